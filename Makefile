@@ -1,0 +1,86 @@
+# lmigtester: a small KVM VMM for testing live migration.
+#   make          build build/lmigtester
+#   make run      install deps, build the VMM and the default guest, boot it
+#   make test     install deps, build everything, run every test
+# See README.md.
+
+BUILD   ?= build
+CC      ?= gcc
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wno-unused-parameter -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) -Isrc -D_GNU_SOURCE -DLMIG_VERSION='"$(VERSION)"' \
+	      -pthread -MMD -MP $(CFLAGS)
+LDLIBS  := -pthread
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRCS     := $(sort $(shell find src -name '*.c'))
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+OBJS      := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-san/%,$(UNIT_SRCS))
+
+.PHONY: all deps run test unit guest testguest bench format clean
+all: $(BUILD)/lmigtester
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/lmigtester: $(OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/liblmig.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/liblmig-san.a: $(SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblmig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig.a -lcmocka $(LDLIBS)
+
+$(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/liblmig-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
+
+unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The default guest: Debian's cloud kernel and a busybox initramfs.
+guest:
+	@scripts/build-guest.sh $(BUILD)/guest
+
+include tests/guest/testguest.mk
+
+run: deps all guest
+	@scripts/run-default-guest.sh $(BUILD)
+
+test: deps all unit guest testguest
+	@tests/run-tests.sh $(BUILD)
+
+bench: deps all testguest
+	@python3 bench/boot.py --build $(BUILD)
+
+format:
+	clang-format -i $(SRCS) $(wildcard src/*/*.h src/*/*/*.h) $(UNIT_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(wildcard $(BUILD)/tests/*.d $(BUILD)/tests-san/*.d)

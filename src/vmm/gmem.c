@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/gmem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arch/x86/layout.h"
+
+int gmem_layout(struct gmem *gm, uint64_t ram_size)
+{
+	uint64_t low;
+
+	memset(gm, 0, sizeof(*gm));
+	if (ram_size == 0 || ram_size % GMEM_PAGE_SIZE)
+		return -EINVAL;
+	/* The high bank must not wrap the 64-bit address space. */
+	if (ram_size > UINT64_MAX - LAYOUT_HIGH_RAM)
+		return -EINVAL;
+	low = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
+	gm->banks[0] = (struct gmem_bank){ .gpa = 0, .size = low };
+	gm->nr_banks = 1;
+	if (ram_size > low) {
+		gm->banks[1] = (struct gmem_bank){ .gpa = LAYOUT_HIGH_RAM, .size = ram_size - low };
+		gm->nr_banks = 2;
+	}
+	gm->ram_size = ram_size;
+	return 0;
+}
+
+int gmem_map(struct gmem *gm)
+{
+	unsigned int i;
+
+	for (i = 0; i < gm->nr_banks; i++) {
+		/*
+		 * MAP_NORESERVE: guest RAM is touched lazily, so a 5 GiB guest
+		 * costs only the pages it uses.
+		 */
+		void *p = mmap(NULL, gm->banks[i].size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			int r = -errno;
+			gmem_unmap(gm);
+			return r;
+		}
+		gm->banks[i].host = p;
+	}
+	return 0;
+}
+
+void gmem_unmap(struct gmem *gm)
+{
+	unsigned int i;
+
+	for (i = 0; i < gm->nr_banks; i++) {
+		if (gm->banks[i].host)
+			munmap(gm->banks[i].host, gm->banks[i].size);
+		gm->banks[i].host = NULL;
+	}
+}
+
+static const struct gmem_bank *find_bank(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < gm->nr_banks; i++) {
+		const struct gmem_bank *b = &gm->banks[i];
+		uint64_t off;
+
+		if (gpa < b->gpa)
+			continue;
+		off = gpa - b->gpa;
+		/* Written so that nothing can overflow: off <= size, len <= size - off. */
+		if (off > b->size || len > b->size - off)
+			continue;
+		return b;
+	}
+	return NULL;
+}
+
+bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	return find_bank(gm, gpa, len) != NULL;
+}
+
+void *gmem_ptr(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	const struct gmem_bank *b = find_bank(gm, gpa, len);
+
+	if (!b || !b->host)
+		return NULL;
+	return b->host + (gpa - b->gpa);
+}
+
+int gmem_read(const struct gmem *gm, uint64_t gpa, void *dst, uint64_t len)
+{
+	const void *p = gmem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = gmem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+uint64_t gmem_bank_end(const struct gmem *gm, uint64_t gpa)
+{
+	const struct gmem_bank *b = find_bank(gm, gpa, 0);
+
+	return b ? b->gpa + b->size : 0;
+}
