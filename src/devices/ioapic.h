@@ -15,6 +15,34 @@
 
 #define IOAPIC_NR_PINS 24
 
+/* Version register bits 0-7; the MP table's IOAPIC entry repeats it. */
+#define IOAPIC_VERSION 0x20
+
+/* MMIO offsets in the 4 KiB window. */
+#define IOAPIC_IOREGSEL 0x00
+#define IOAPIC_IOWIN 0x10
+#define IOAPIC_EOI 0x40
+
+/* Indirect registers, selected through IOREGSEL. */
+#define IOAPIC_REG_ID 0x00
+#define IOAPIC_REG_VERSION 0x01
+#define IOAPIC_REG_ARB 0x02
+#define IOAPIC_REG_REDTBL 0x10 /* low half of pin n at 0x10 + 2n, high half next */
+
+/*
+ * Redirection entry bits. Delivery mode is 3 bits (fixed, lowest priority,
+ * SMI, NMI, INIT, ExtINT); delivery status and Remote IRR are read-only.
+ */
+#define IOAPIC_REDIR_VECTOR 0xffULL
+#define IOAPIC_REDIR_DELMODE_SHIFT 8
+#define IOAPIC_REDIR_DESTMODE (1ULL << 11) /* logical destination */
+#define IOAPIC_REDIR_DELIVS (1ULL << 12)
+#define IOAPIC_REDIR_POLARITY (1ULL << 13) /* active low */
+#define IOAPIC_REDIR_REMOTE_IRR (1ULL << 14)
+#define IOAPIC_REDIR_LEVEL (1ULL << 15)
+#define IOAPIC_REDIR_MASKED (1ULL << 16)
+#define IOAPIC_REDIR_DEST_SHIFT 56 /* 8-bit destination in bits 56-63 */
+
 struct ioapic_ops {
 	/* Deliver an MSI (x86 format: address 0xfeeXXXXX, data = vector etc). */
 	void (*msi)(void *ctx, uint64_t address, uint32_t data);
@@ -23,7 +51,7 @@ struct ioapic_ops {
 };
 
 struct ioapic {
-	uint32_t id;
+	uint32_t id; /* 4-bit IOAPIC ID (register 0x00 bits 24-27); the owner sets it */
 	uint8_t ioregsel;
 	uint64_t redtbl[IOAPIC_NR_PINS];
 	uint32_t irr; /* pin levels currently asserted */
@@ -31,13 +59,23 @@ struct ioapic {
 	void *ctx;
 };
 
+/* Reset state: ID 0, every pin masked and deasserted. ops may be NULL. */
 void ioapic_init(struct ioapic *io, const struct ioapic_ops *ops, void *ctx);
 
-/* 32-bit register access at an offset in the 4 KiB window. */
+/*
+ * 32-bit register access at an offset in the 4 KiB window. Offsets other
+ * than IOREGSEL/IOWIN/EOI are ignored and read as all ones, as does IOWIN
+ * when IOREGSEL selects no register (and the write-only EOI register).
+ */
 uint32_t ioapic_mmio_read(struct ioapic *io, uint64_t off);
 void ioapic_mmio_write(struct ioapic *io, uint64_t off, uint32_t value);
 
-/* A device changed the level of a pin. Edge pins fire on 0->1. */
+/*
+ * A device changed the level of a pin (true = asserted; the polarity bit is
+ * the guest's view of the wire and is not applied here). Edge pins fire on
+ * 0->1; level pins fire while asserted and Remote IRR is clear. Pins >= 24
+ * are ignored.
+ */
 void ioapic_set_irq(struct ioapic *io, unsigned int pin, bool level);
 
 /*
@@ -52,7 +90,6 @@ void ioapic_eoi(struct ioapic *io, uint8_t vector);
  * table (split irqchip needs MSI routes to know which vectors want EOI
  * exits). Returns false when the pin is masked.
  */
-bool ioapic_pin_msi(const struct ioapic *io, unsigned int pin, uint64_t *address,
-		    uint32_t *data);
+bool ioapic_pin_msi(const struct ioapic *io, unsigned int pin, uint64_t *address, uint32_t *data);
 
 #endif
