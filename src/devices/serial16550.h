@@ -32,7 +32,12 @@ struct serial16550_ops {
 	void (*set_irq)(void *ctx, bool level);
 	/* A byte the guest transmitted (not called in loopback mode). */
 	void (*tx)(void *ctx, uint8_t byte);
-	/* The receive FIFO went from full to having room (optional). */
+	/*
+	 * The receive FIFO went from full to having room (optional): called
+	 * from inside serial16550_read()/_write() whenever the access made
+	 * serial16550_rx_room() go from 0 to non-zero (an RBR read, a FIFO
+	 * clear or enable, leaving loopback).
+	 */
 	void (*rx_room)(void *ctx);
 };
 
@@ -42,8 +47,9 @@ struct serial16550 {
 	uint8_t dll, dlm;
 	/* interrupt latches */
 	bool thr_ipending;
-	bool timeout_ipending;
-	bool irq_level; /* the level last signalled */
+	bool timeout_ipending; /* derived: FIFO data below the trigger level */
+	bool irq_level;	       /* the level last signalled */
+	/* tx stays empty: transmission is instantaneous */
 	struct serial16550_fifo rx, tx;
 	/* callbacks, not state: reconnected after a restore */
 	const struct serial16550_ops *ops;
@@ -56,7 +62,10 @@ void serial16550_init(struct serial16550 *s, const struct serial16550_ops *ops, 
 uint8_t serial16550_read(struct serial16550 *s, unsigned int offset);
 void serial16550_write(struct serial16550 *s, unsigned int offset, uint8_t value);
 
-/* Free space in the receive FIFO (1 when FIFOs are disabled and RBR is empty). */
+/*
+ * Free space in the receive FIFO (1 when FIFOs are disabled and RBR is empty;
+ * 0 in loopback mode, where the receiver is disconnected from the line).
+ */
 size_t serial16550_rx_room(const struct serial16550 *s);
 
 /*
