@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (shift && strcmp(end, "iB") == 0)
+		end += 2;
+	else if (shift && (*end == 'B' || *end == 'b'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+void config_print_usage(FILE *f)
+{
+	fputs("Usage: lmigtester run [options]\n"
+	      "       lmigtester --help | --version\n"
+	      "\n"
+	      "Boot a Linux kernel (bzImage or ELF vmlinux) with its console on this terminal.\n"
+	      "\n"
+	      "Options of run:\n"
+	      "  -k, --kernel PATH       kernel image (default: the default guest, build/guest/)\n"
+	      "  -i, --initrd PATH       initramfs (default: the default guest's, when -k is not\n"
+	      "                          given either)\n"
+	      "  -p, --params STR        append STR to the kernel command line\n"
+	      "      --cmdline STR       use STR as the whole kernel command line\n"
+	      "  -m, --mem SIZE          guest RAM, with K/M/G suffix (default 256M)\n"
+	      "  -c, --cpus N            number of vCPUs (only 1 for now)\n"
+	      "      --boot-protocol 64|32\n"
+	      "                          Linux boot protocol to enter the kernel with (default 64)\n"
+	      "      --no-host-quirks    do not adapt the guest to hosts whose KVM emulates\n"
+	      "                          guest kernel code\n"
+	      "  -v, --verbose           more log output (repeat for debug)\n"
+	      "  -q, --quiet             errors only\n"
+	      "  -h, --help              this help\n"
+	      "      --version           print the version\n"
+	      "\n"
+	      "Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h shows help.\n"
+	      "Exit status: 0 guest rebooted or powered off (or Ctrl-A x), 1 usage or\n"
+	      "configuration error, 2 guest stopped abnormally, 3 host failure,\n"
+	      "128+N terminated by signal N.\n",
+	      f);
+}
+
+static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+enum {
+	OPT_CMDLINE = 256,
+	OPT_BOOT_PROTOCOL,
+	OPT_NO_HOST_QUIRKS,
+	OPT_VERSION,
+};
+
+int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "params", required_argument, NULL, 'p' },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
+		{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long n;
+	char *end;
+	int c, r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = CONFIG_DEFAULT_MEM;
+	cfg->cpus = 1;
+	cfg->protocol = BOOT_PROTOCOL_64;
+	cfg->host_quirks = true;
+
+	optind = 0; /* full re-initialisation, so tests can parse repeatedly */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:p:m:c:vqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			cfg->kernel_path = optarg;
+			break;
+		case 'i':
+			cfg->initrd_path = optarg;
+			break;
+		case 'p':
+			cfg->params = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case 'm':
+			r = config_parse_size(optarg, &cfg->mem_size);
+			if (r)
+				return bad(err, errlen,
+					   "--mem '%s': %s (use a number with an optional K, M "
+					   "or G suffix, e.g. 256M)",
+					   optarg, r == -ERANGE ? "too large" : "not a size");
+			if (cfg->mem_size == 0)
+				return bad(err, errlen, "--mem '%s': guest RAM cannot be empty",
+					   optarg);
+			if (cfg->mem_size % 4096)
+				return bad(err, errlen,
+					   "--mem '%s': not a multiple of the 4 KiB page size", optarg);
+			break;
+		case 'c':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || n == 0)
+				return bad(err, errlen, "--cpus '%s': not a positive whole number",
+					   optarg);
+			if (n != 1)
+				return bad(err, errlen,
+					   "--cpus %lu: not supported yet (SMP is planned; use "
+					   "--cpus 1)",
+					   n);
+			cfg->cpus = (unsigned int)n;
+			break;
+		case OPT_BOOT_PROTOCOL:
+			if (strcmp(optarg, "64") == 0)
+				cfg->protocol = BOOT_PROTOCOL_64;
+			else if (strcmp(optarg, "32") == 0)
+				cfg->protocol = BOOT_PROTOCOL_32;
+			else
+				return bad(err, errlen, "--boot-protocol '%s': use 64 or 32",
+					   optarg);
+			break;
+		case OPT_NO_HOST_QUIRKS:
+			cfg->host_quirks = false;
+			break;
+		case 'v':
+			cfg->verbosity++;
+			break;
+		case 'q':
+			cfg->verbosity--;
+			break;
+		case 'h':
+			config_print_usage(stdout);
+			return CONFIG_EXIT;
+		case OPT_VERSION:
+			printf("lmigtester %s\n", LMIG_VERSION);
+			return CONFIG_EXIT;
+		case ':':
+			return bad(err, errlen, "option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				return bad(err, errlen, "unknown option '-%c'", optopt);
+			return bad(err, errlen, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (cfg->cmdline && cfg->params)
+		return bad(err, errlen, "--cmdline replaces the whole command line; "
+					"do not combine it with --params");
+	return CONFIG_RUN;
+}
+
+char *config_cmdline(const struct vm_config *cfg, bool apply_quirks)
+{
+	const char *quirks = apply_quirks ? " " CONFIG_QUIRKS_CMDLINE : "";
+	const char *params = cfg->params ? cfg->params : "";
+	char *s;
+
+	if (cfg->cmdline)
+		return strdup(cfg->cmdline);
+	if (asprintf(&s, "%s%s%s%s", CONFIG_DEFAULT_CMDLINE, quirks, *params ? " " : "",
+		     params) < 0)
+		return NULL;
+	return s;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Command-line options of `lmigtester run` and the machine they describe. */
+#ifndef LMIG_VMM_CONFIG_H
+#define LMIG_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "arch/x86/boot.h"
+
+#define CONFIG_DEFAULT_MEM (256ULL << 20)
+#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+/* What makes Linux get furthest on hosts whose KVM emulates kernel code. */
+#define CONFIG_QUIRKS_CMDLINE                                                                  \
+	"noxsave nopcid noinvpcid nofsgsbase "                                                 \
+	"clearcpuid=popcnt,rdrand,rdseed,rdpid,movbe,smap,umip"
+
+struct vm_config {
+	const char *kernel_path; /* NULL: the default guest's kernel */
+	const char *initrd_path;
+	const char *params;  /* appended to the default command line */
+	const char *cmdline; /* replaces the whole command line */
+	uint64_t mem_size;
+	unsigned int cpus;
+	enum boot_protocol protocol;
+	bool host_quirks; /* --no-host-quirks clears it */
+	int verbosity;    /* -v adds one, -q subtracts one */
+};
+
+enum config_result {
+	CONFIG_RUN = 0,  /* parsed: run the VM */
+	CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
+};
+
+/*
+ * Parse a size: decimal digits with an optional K, M, G or T suffix (and an
+ * optional trailing "iB" or "B"), powers of 1024. 0, or -EINVAL / -ERANGE.
+ */
+int config_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+
+/*
+ * Parse `run` options (argv[0] is "run"). Returns CONFIG_RUN or CONFIG_EXIT,
+ * or -EINVAL with a message in err.
+ */
+int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * The kernel command line: --cmdline as given, or the default line, the
+ * host quirks' options when quirks apply, and --params. malloc'd.
+ */
+char *config_cmdline(const struct vm_config *cfg, bool apply_quirks);
+
+void config_print_usage(FILE *f);
+
+#endif
