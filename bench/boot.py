@@ -11,10 +11,11 @@ measures, from the moment the process is spawned:
   - exit:       until the process has exited (pidfd readable),
   - peak RSS:   ru_maxrss from wait4(); this includes guest pages the guest
     touched.
-A separate, ptrace'd pass (--mem-runs, default 3) stops each process at its
-exit, before its memory is torn down, and splits its RSS into guest memory
-(anonymous mappings of at least --guest-map-min bytes) and the rest, for the
-"RSS excluding guest memory" figure.
+A separate, ptrace'd pass (--mem-runs, default 3) reads the process's memory
+when its main thread unmaps guest RAM (a mapping of at least --guest-map-min
+MiB), calls exit/exit_group, or exits, and splits its RSS into guest memory
+(anonymous mappings of that size) and the rest, for the "RSS excluding guest
+memory" figure; VmHWM gives the peak.
 
 This is a benchmark, not a test: it prints figures and exits 0 when it could
 measure something. See bench/README.md.
@@ -46,11 +47,15 @@ OURS_OK_STATUSES = {0: "guest ended the VM"}
 
 # ptrace(2)
 PTRACE_TRACEME = 0
-PTRACE_CONT = 7
+PTRACE_SYSCALL = 24
 PTRACE_SETOPTIONS = 0x4200
+PTRACE_GET_SYSCALL_INFO = 0x420E
+PTRACE_O_TRACESYSGOOD = 0x1
 PTRACE_O_TRACEEXIT = 0x40
 PTRACE_O_EXITKILL = 0x100000
 PTRACE_EVENT_EXIT = 6
+PTRACE_SYSCALL_INFO_ENTRY = 1
+SYS_munmap, SYS_exit, SYS_exit_group = 11, 60, 231  # x86-64
 WALL = 0x40000000  # __WALL
 
 
@@ -242,8 +247,43 @@ def parse_smaps(text, min_size):
     return guest, total, n
 
 
+class _SyscallInfo(ctypes.Structure):
+    """struct ptrace_syscall_info, up to the entry arguments."""
+
+    _fields_ = [
+        ("op", ctypes.c_uint8),
+        ("pad", ctypes.c_uint8 * 3),
+        ("arch", ctypes.c_uint32),
+        ("instruction_pointer", ctypes.c_uint64),
+        ("stack_pointer", ctypes.c_uint64),
+        ("nr", ctypes.c_uint64),
+        ("args", ctypes.c_uint64 * 6),
+        ("spare", ctypes.c_uint64 * 4),
+    ]
+
+
+def _mem_snapshot(pid, guest_map_min):
+    """(guest_rss_kib, total_rss_kib, n_guest_maps, vmhwm_kib) of a stopped process."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            smaps = f.read()
+        with open("/proc/%d/status" % pid) as f:
+            status = f.read()
+    except OSError:
+        return None
+    m = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    guest, total, n = parse_smaps(smaps, guest_map_min)
+    return guest, total, n, int(m.group(1)) if m else None
+
+
 def run_mem(argv, timeout_s, errfd, guest_map_min):
-    """One ptrace'd run: stop at exit, split RSS into guest memory and the rest."""
+    """One ptrace'd run: split the VMM's RSS into guest memory and the rest.
+
+    The main thread is traced (not the threads it creates). Its memory is read
+    when it unmaps a mapping of guest-RAM size (a VMM that tears down cleanly
+    frees guest RAM before it exits), when it calls exit/exit_group, and at
+    PTRACE_EVENT_EXIT (any thread ending the process stops it there, before
+    its memory is torn down)."""
     res = RunResult()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.restype = ctypes.c_long
@@ -267,14 +307,14 @@ def run_mem(argv, timeout_s, errfd, guest_map_min):
     os.close(w)
     os.set_blocking(r, False)
     deadline = t0 + int(timeout_s * 1e9)
-    smaps = None
-    hwm = None
+    snaps = []
     st = None
     ru = None
     started = False
+    info = _SyscallInfo()
     try:
         while True:
-            if now_ns() > deadline:
+            if now_ns() > deadline and res.error is None:
                 _kill_group(pid)
                 res.error = "timed out after %.1f s" % timeout_s
             try:
@@ -296,43 +336,46 @@ def run_mem(argv, timeout_s, errfd, guest_map_min):
             inject = 0
             if not started and sig == signal.SIGTRAP:
                 started = True  # stopped after exec
-                opts = PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL
+                opts = PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD
                 libc.ptrace(PTRACE_SETOPTIONS, pid, None, ctypes.c_void_p(opts))
+            elif sig == signal.SIGTRAP | 0x80:  # syscall stop
+                n = libc.ptrace(PTRACE_GET_SYSCALL_INFO, pid,
+                                ctypes.c_void_p(ctypes.sizeof(info)), ctypes.byref(info))
+                if n > 0 and info.op == PTRACE_SYSCALL_INFO_ENTRY and (
+                        (info.nr == SYS_munmap and info.args[1] >= guest_map_min)
+                        or info.nr in (SYS_exit, SYS_exit_group)):
+                    snap = _mem_snapshot(pid, guest_map_min)
+                    if snap:
+                        snaps.append(snap)
             elif sig == signal.SIGTRAP and event == PTRACE_EVENT_EXIT:
-                if smaps is None:
-                    try:
-                        with open("/proc/%d/smaps" % pid) as f:
-                            smaps = f.read()
-                        with open("/proc/%d/status" % pid) as f:
-                            status_text_ = f.read()
-                        m = re.search(r"^VmHWM:\s+(\d+) kB", status_text_, re.M)
-                        hwm = int(m.group(1)) if m else None
-                    except OSError:
-                        smaps = None
+                snap = _mem_snapshot(pid, guest_map_min)
+                if snap:
+                    snaps.append(snap)
             else:
                 inject = sig
-            libc.ptrace(PTRACE_CONT, pid, None, ctypes.c_void_p(inject))
+            libc.ptrace(PTRACE_SYSCALL, pid, None, ctypes.c_void_p(inject))
     finally:
         os.close(r)
     res.status = describe_status(st)
     res.maxrss_kib = ru.ru_maxrss if ru else None
-    res.hwm_kib = hwm
     res.stderr = _read_stderr(errfd)
     if res.status == 126:
         res.error = "ptrace(PTRACE_TRACEME) failed"
     elif res.status == 127:
         res.error = "cannot start %s" % argv[0]
-    elif smaps is None and res.error is None:
-        res.error = "could not read /proc/PID/smaps at exit"
-    if smaps is not None:
-        guest, total, n = parse_smaps(smaps, guest_map_min)
-        res.guest_maps = n
-        res.guest_rss_kib = guest
-        # The peak of the rest is at least its value at exit, and at least
-        # the peak total minus the guest memory (which only grows).
-        other = total - guest
-        if hwm is not None:
-            other = max(other, hwm - guest)
+    elif not snaps and res.error is None:
+        res.error = "could not read /proc/PID/smaps before the exit"
+    if snaps:
+        hwms = [sn[3] for sn in snaps if sn[3] is not None]
+        res.hwm_kib = max(hwms) if hwms else None
+        # Guest RAM only grows until it is unmapped: the largest figure seen.
+        res.guest_rss_kib = max(sn[0] for sn in snaps)
+        res.guest_maps = max(sn[2] for sn in snaps)
+        # The peak of the rest is at least its value at any snapshot, and at
+        # least the peak total minus the guest RAM.
+        other = max(sn[1] - sn[0] for sn in snaps)
+        if res.hwm_kib is not None:
+            other = max(other, res.hwm_kib - res.guest_rss_kib)
         res.other_rss_kib = other
     return res
 
@@ -503,12 +546,12 @@ def print_table(result, subjects, args):
         print("  below the harness's RSS: %s MiB for /bin/true here. The rows below are exact:"
               % fmt(floor_rss["median"] if floor_rss else None, 1024.0))
     if any(s.mem_runs for s in subjects):
-        print("peak RSS incl. guest: VmHWM of the VMM's own address space, read when the process")
-        print("  exits (ptrace'd runs, PTRACE_O_TRACEEXIT, so nothing is torn down yet).")
-        print("RSS excl. guest mem: RSS at exit outside anonymous rw mappings >= %d MiB (guest RAM),"
+        print("peak RSS incl. guest: VmHWM of the VMM's own address space (ptrace'd runs).")
+        print("guest mem touched: RSS of the anonymous rw mappings >= %d MiB (guest RAM), read"
               % (args.guest_map_min >> 20))
-        print("  or VmHWM minus guest RAM at exit, whichever is larger. guest mem touched: the RSS")
-        print("  of those mappings at exit.")
+        print("  when the main thread unmaps one of that size, calls exit(_group), or exits.")
+        print("RSS excl. guest mem: the RSS outside them at those moments, or VmHWM minus guest")
+        print("  mem touched, whichever is larger.")
         for s in subjects:
             if s.mem_runs and any(r.ok and r.guest_maps == 0 for r in s.mem_runs):
                 print("  %s: no mapping >= %d MiB found: guest RAM could not be told apart."
