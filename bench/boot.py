@@ -426,31 +426,46 @@ def progress(args, msg):
         print(msg, file=sys.stderr, flush=True)
 
 
-def bench_subject(subj, args, errfd):
-    total = args.warmup + args.runs
-    progress(args, "bench: %s: %d warm-up + %d runs" % (subj.name, args.warmup, args.runs))
-    for i in range(total):
-        res = run_timed(subj.argv, args.marker, args.timeout, errfd)
-        ok = subj.check(res, args.marker)
-        if i < args.warmup:
-            if not ok and i == 0:
+def bench(subjects, args, errfd):
+    """Warm-ups, then the timed runs interleaved (ours, QEMU, /bin/true, ...)
+    so that all see the same machine load, then the memory runs.
+    Returns the /bin/true figures (the harness floor)."""
+    active = [s for s in subjects if s.skipped is None]
+    for s in active:
+        progress(args, "bench: %s: %d warm-up + %d runs + %d memory runs"
+                 % (s.name, args.warmup, args.runs, args.mem_runs))
+    for i in range(args.warmup):
+        for s in active:
+            if s.skipped is not None:
+                continue
+            res = run_timed(s.argv, args.marker, args.timeout, errfd)
+            if not s.check(res, args.marker) and i == 0:
                 # The first run already fails: report it and do not insist.
-                subj.failures.append(("warm-up 1", res))
-                subj.skipped = "first run failed: %s" % res.error
-                return
-            continue
-        subj.runs.append(res)
-        if not ok:
-            subj.failures.append(("run %d" % (i - args.warmup + 1), res))
-            if len(subj.failures) >= 3 and not subj.values("exit_ms"):
-                subj.skipped = "first runs all failed: %s" % res.error
-                return
-    for i in range(args.mem_runs):
-        res = run_mem(subj.argv, args.timeout, errfd, args.guest_map_min)
-        subj.check(res, None, need_marker=False)
-        subj.mem_runs.append(res)
-        if not res.ok:
-            subj.failures.append(("memory run %d" % (i + 1), res))
+                s.failures.append(("warm-up 1", res))
+                s.skipped = "first run failed: %s" % res.error
+    floor_ms, floor_rss = [], []
+    for i in range(args.runs):
+        for s in active:
+            if s.skipped is not None:
+                continue
+            res = run_timed(s.argv, args.marker, args.timeout, errfd)
+            s.runs.append(res)
+            if not s.check(res, args.marker):
+                s.failures.append(("run %d" % (i + 1), res))
+                if len(s.failures) >= 3 and not s.values("exit_ms"):
+                    s.skipped = "first runs all failed: %s" % res.error
+        res = run_timed(["/bin/true"], "", 5.0, errfd)
+        if res.exit_ms is not None and res.status == 0:
+            floor_ms.append(res.exit_ms)
+            floor_rss.append(res.maxrss_kib)
+    for s in active:
+        for i in range(args.mem_runs if s.skipped is None else 0):
+            res = run_mem(s.argv, args.timeout, errfd, args.guest_map_min)
+            s.check(res, None, need_marker=False)
+            s.mem_runs.append(res)
+            if not res.ok:
+                s.failures.append(("memory run %d" % (i + 1), res))
+    return {"exit_ms": summary(floor_ms), "ru_maxrss_kib": summary(floor_rss)}
 
 
 def metrics(subj):
@@ -659,19 +674,11 @@ def main():
     errfd = errf.fileno()
     baseline = None
     try:
-        if ours.skipped is None or qemu.skipped is None:
-            vals, rss = [], []
-            for _ in range(max(5, min(args.runs, 20))):
-                res = run_timed(["/bin/true"], "", 5.0, errfd)
-                if res.exit_ms is not None:
-                    vals.append(res.exit_ms)
-                    rss.append(res.maxrss_kib)
-            baseline = {"exit_ms": summary(vals), "ru_maxrss_kib": summary(rss)}
         for s in (ours, qemu):
-            if s.skipped is None:
-                bench_subject(s, args, errfd)
-            elif s.argv == [] and not args.only:
+            if s.skipped is not None and not args.only:
                 progress(args, "bench: %s: not run: %s" % (s.name, s.skipped))
+        if ours.skipped is None or qemu.skipped is None:
+            baseline = bench((ours, qemu), args, errfd)
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
