@@ -75,7 +75,7 @@ static const char *cpu_mode(const struct kvm_sregs *s)
 					  "32-bit protected mode, no paging";
 }
 
-static void dump_registers(struct vcpu *vcpu)
+void vcpu_dump_registers(struct vcpu *vcpu)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
@@ -127,7 +127,7 @@ static void report_internal_error(struct vcpu *vcpu)
 	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION) {
 		log_err("vcpu%u: KVM internal error, suberror %u", vcpu->id,
 			run->internal.suberror);
-		dump_registers(vcpu);
+		vcpu_dump_registers(vcpu);
 		return;
 	}
 	if (run->emulation_failure.ndata >= 3 &&
@@ -144,7 +144,7 @@ static void report_internal_error(struct vcpu *vcpu)
 	log_err("vcpu%u: KVM could not emulate a guest instruction (emulation failure); "
 		"instruction bytes: %s",
 		vcpu->id, n ? hex : "(unavailable)");
-	dump_registers(vcpu);
+	vcpu_dump_registers(vcpu);
 	if (vcpu->vm->host_quirks)
 		log_err("hint: this host's KVM runs guest kernel code in an instruction emulator "
 			"(no VT-x/AMD-V), which cannot execute some instructions (int3, "
@@ -200,7 +200,7 @@ static bool handle_exit(struct vcpu *vcpu)
 		return false;
 	case KVM_EXIT_SHUTDOWN:
 		log_err("vcpu%u: the guest shut the machine down (triple fault)", vcpu->id);
-		dump_registers(vcpu);
+		vcpu_dump_registers(vcpu);
 		vm_request_stop(vm, VM_STATUS_GUEST);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -222,7 +222,7 @@ static bool handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_FAIL_ENTRY:
 		log_err("vcpu%u: KVM could not enter the guest, hardware reason 0x%llx", vcpu->id,
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		dump_registers(vcpu);
+		vcpu_dump_registers(vcpu);
 		vm_request_stop(vm, VM_STATUS_GUEST);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
@@ -231,7 +231,7 @@ static bool handle_exit(struct vcpu *vcpu)
 		return false;
 	default:
 		log_err("vcpu%u: unexpected KVM exit reason %u", vcpu->id, run->exit_reason);
-		dump_registers(vcpu);
+		vcpu_dump_registers(vcpu);
 		vm_request_stop(vm, VM_STATUS_GUEST);
 		return false;
 	}

@@ -35,4 +35,7 @@ void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 
+/* Log the vCPU's registers (its thread must be stopped or be the caller). */
+void vcpu_dump_registers(struct vcpu *vcpu);
+
 #endif

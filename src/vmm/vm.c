@@ -450,32 +450,24 @@ static int setup_vcpus(struct vm *vm)
 }
 
 static int load_guest(struct vm *vm, const struct vm_config *cfg, const char *kernel_path,
-		      const char *initrd_path)
+		      const struct file_map *kernel, const char *initrd_path,
+		      const struct file_map *initrd)
 {
-	struct file_map kernel = { 0 }, initrd = { 0 };
 	struct boot_config bc;
 	struct boot_entry entry;
 	char err[512];
 	int r;
 
-	if (map_file(kernel_path, "kernel", &kernel))
-		return VM_STATUS_CONFIG;
-	if (initrd_path && map_file(initrd_path, "initrd", &initrd)) {
-		unmap_file(&kernel);
-		return VM_STATUS_CONFIG;
-	}
 	memset(&bc, 0, sizeof(bc));
 	bc.protocol = cfg->protocol;
 	bc.kernel_name = kernel_path;
-	bc.kernel = kernel.data;
-	bc.kernel_len = kernel.len;
+	bc.kernel = kernel->data;
+	bc.kernel_len = kernel->len;
 	bc.initrd_name = initrd_path;
-	bc.initrd = initrd.data;
-	bc.initrd_len = initrd.len;
+	bc.initrd = initrd->data;
+	bc.initrd_len = initrd->len;
 	bc.cmdline = vm->cmdline;
 	r = boot_load(&vm->mem, &bc, &entry, err, sizeof(err));
-	unmap_file(&kernel);
-	unmap_file(&initrd);
 	if (r) {
 		log_err("%s", err);
 		return VM_STATUS_CONFIG;
@@ -535,6 +527,7 @@ static int check_mem_size(const struct vm_config *cfg)
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	char *def_kernel = NULL, *def_initrd = NULL;
+	struct file_map kernel = { 0 }, initrd = { 0 };
 	const char *kernel_path = cfg->kernel_path, *initrd_path = cfg->initrd_path;
 	int r;
 
@@ -563,13 +556,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	r = check_mem_size(cfg);
 	if (r)
 		goto out;
+	/* Bad files are the user's error (status 1), found before touching KVM. */
+	if (map_file(kernel_path, "kernel", &kernel) ||
+	    (initrd_path && map_file(initrd_path, "initrd", &initrd))) {
+		r = VM_STATUS_CONFIG;
+		goto out;
+	}
 
 	vm->host_quirks = cfg->host_quirks && cpu_host_emulates_kernel();
-	if (vm->host_quirks)
-		log_info("this host's KVM emulates guest kernel code (no VT-x/AMD-V): hiding "
-			 "CX16 and the hypercall-based PV features, adding '%s' to the kernel "
-			 "command line (--no-host-quirks turns this off)",
-			 CONFIG_QUIRKS_CMDLINE);
 	vm->cmdline = config_cmdline(cfg, vm->host_quirks);
 	if (!vm->cmdline) {
 		r = VM_STATUS_HOST;
@@ -593,9 +587,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (!r)
 		r = setup_vcpus(vm);
 	if (!r)
-		r = load_guest(vm, cfg, kernel_path, initrd_path);
+		r = load_guest(vm, cfg, kernel_path, &kernel, initrd_path, &initrd);
 out:
+	unmap_file(&kernel);
+	unmap_file(&initrd);
 	free(def_kernel);
+	if (!r && vm->host_quirks)
+		log_info("this host's KVM emulates guest kernel code (no VT-x/AMD-V): hiding "
+			 "CX16 and the hypercall-based PV features%s (--no-host-quirks turns this "
+			 "off)",
+			 cfg->cmdline ? "" : ", adding '" CONFIG_QUIRKS_CMDLINE "' to the kernel "
+					      "command line");
 	free(def_initrd);
 	if (r)
 		vm_destroy(vm);
@@ -790,6 +792,10 @@ int vm_run(struct vm *vm)
 	console_restore();
 	close(sig_fd);
 	status = atomic_load(&vm->status);
+	/* Where was the guest when it was stopped from outside? */
+	if (status > VM_STATUS_HOST && log_enabled(LOG_LEVEL_DEBUG))
+		for (i = 0; i < vm->nr_vcpus; i++)
+			vcpu_dump_registers(&vm->vcpus[i]);
 	return status < 0 ? VM_STATUS_OK : status;
 }
 

@@ -142,15 +142,17 @@ static int need_ram(const struct gmem *gm, uint64_t addr, uint64_t len, const ch
 	if (gmem_is_ram(gm, addr, len))
 		return 0;
 	return fail(err, errlen, -ENOSPC,
-		    "%s (%s at 0x%llx) does not fit in guest RAM (%s in its first bank)", what,
-		    human(len, a, sizeof(a)), (unsigned long long)addr,
-		    human(gmem_bank_end(gm, 0), b, sizeof(b)));
+		    "%s needs %s at 0x%llx, but guest RAM below the MMIO hole ends at 0x%llx "
+		    "(%s of guest RAM in all)",
+		    what, human(len, a, sizeof(a)), (unsigned long long)addr,
+		    (unsigned long long)gmem_bank_end(gm, 0), human(gm->ram_size, b, sizeof(b)));
 }
 
 static int load_kernel(struct gmem *gm, const struct boot_config *bc,
 		       const struct kernel_image *ki, struct boot_entry *entry, char *err,
 		       size_t errlen)
 {
+	char what[300];
 	unsigned int i;
 	int r;
 
@@ -164,7 +166,9 @@ static int load_kernel(struct gmem *gm, const struct boot_config *bc,
 			const struct elf_segment *s = &ki->segs[i];
 			uint8_t *dst;
 
-			r = need_ram(gm, s->paddr, s->memsz, "kernel segment", err, errlen);
+			snprintf(what, sizeof(what), "kernel '%s' (ELF segment %u)",
+				 bc->kernel_name, i);
+			r = need_ram(gm, s->paddr, s->memsz, what, err, errlen);
 			if (r)
 				return r;
 			/* The low MiB holds the zero page, cmdline and page tables. */
@@ -182,8 +186,8 @@ static int load_kernel(struct gmem *gm, const struct boot_config *bc,
 		return 0;
 	}
 
-	r = need_ram(gm, LAYOUT_KERNEL, ki->init_size, "kernel (init_size from its header)", err,
-		     errlen);
+	snprintf(what, sizeof(what), "kernel '%s' (its init_size)", bc->kernel_name);
+	r = need_ram(gm, LAYOUT_KERNEL, ki->init_size, what, err, errlen);
 	if (r)
 		return r;
 	r = gmem_write(gm, LAYOUT_KERNEL, bc->kernel + ki->setup_size, ki->payload_size);
