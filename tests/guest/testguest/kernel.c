@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CPL0 part of the test guest. On hosts where KVM emulates guest kernel
+ * code (see docs/testguest.md) every instruction here costs ~0.5 us, so
+ * this file only sets the machine up, takes interrupts and exceptions, and
+ * serves a few requests from CPL3; the checks themselves run at CPL3.
+ *
+ * CPL3 asks for CPL0 services with `ud2` after setting kreq.code: the #UD
+ * handler recognises the request, serves it and resumes after the ud2.
+ * (syscall and int $0x80 from CPL3 do not work on such hosts.)
+ */
+#include "tg.h"
+
+struct trap_frame {
+	u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	u64 vec, err;
+	u64 rip, cs, rflags, rsp, ss;
+};
+
+struct idt_gate {
+	u16 off0, sel;
+	u8 ist, type;
+	u16 off1;
+	u32 off2, zero;
+} __attribute__((packed));
+
+/*
+ * The TSS with a full I/O permission bitmap, all zeros: every port is open
+ * to CPL3. EFLAGS.IOPL=3 would do the same, but on hosts whose KVM emulates
+ * the guest kernel the IOPL does not survive the return to CPL3 (the frame
+ * of the next #GP shows IOPL 0), while KVM's emulation of a CPL3 in/out
+ * does consult this bitmap. The byte after the bitmap must be all ones.
+ */
+struct tss {
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
+	u16 reserved3, iomap_base;
+	u8 iomap[65536 / 8];
+	u8 iomap_end;
+} __attribute__((packed));
+
+struct kreq kreq;
+struct fault_probe fault_probe;
+struct rx_ring rx_ring;
+u8 rx_buf[RX_RING_SIZE] __attribute__((section(".noinit")));
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+/* In .data, not .bss: zeroing 8 KiB at CPL0 costs more than loading it. */
+static struct tss tss __attribute__((aligned(16), section(".data.tss"))) = { .iomap_end = 0xff };
+static u64 lapic_base;
+
+extern u64 tg_gdt[];
+extern const u64 tg_vectors[];
+extern char boot_stack_top[], df_stack_top[];
+
+void kmain(void) __attribute__((noreturn));
+void trap(struct trap_frame *f);
+void enter_user(u64 rip, u64 rsp) __attribute__((noreturn));
+
+static inline u64 rdmsr(u32 msr)
+{
+	u32 lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (u64)hi << 32 | lo;
+}
+
+static inline void wrmsr(u32 msr, u64 v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
+}
+
+static inline void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+static void set_gate(unsigned int vec, u64 handler, u8 ist)
+{
+	struct idt_gate *g = &idt[vec];
+
+	g->off0 = (u16)handler;
+	g->sel = TG_KCODE;
+	g->ist = ist;
+	g->type = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
+	g->off1 = (u16)(handler >> 16);
+	g->off2 = (u32)(handler >> 32);
+}
+
+static void idt_init(void)
+{
+	struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) ptr = { sizeof(idt) - 1, (u64)idt };
+
+	for (unsigned int v = 0; v < 32; v++)
+		set_gate(v, tg_vectors[v], v == 8 ? 1 : 0); /* #DF on its own stack */
+	set_gate(TG_VEC_UART, tg_vectors[32], 0);
+	set_gate(TG_VEC_SPURIOUS, tg_vectors[33], 0);
+	__asm__ volatile("lidt %0" : : "m"(ptr));
+}
+
+static void tss_init(void)
+{
+	u64 base = (u64)&tss;
+
+	tss.rsp[0] = (u64)boot_stack_top;
+	tss.ist[0] = (u64)df_stack_top;
+	tss.iomap_base = __builtin_offsetof(struct tss, iomap);
+	tg_gdt[5] = (sizeof(tss) - 1) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
+		    ((base >> 24) & 0xff) << 56;
+	tg_gdt[6] = base >> 32;
+	__asm__ volatile("ltr %w0" : : "r"(TG_TSS));
+}
+
+/*
+ * Map the rest of the physical address space above 4 GiB with 1 GiB pages
+ * when the CPU has them, so CPL3 can check a high RAM bank and an initrd
+ * placed above 4 GiB. Without them only [0, 4 GiB) is mapped.
+ */
+u64 tg_mapped_limit = 0x100000000UL;
+
+static void map_high(void)
+{
+	u32 a, b, c, d, maxphys = 36;
+	u64 n;
+
+	cpuid(0x80000000, &a, &b, &c, &d);
+	if (a < 0x80000001)
+		return;
+	if (a >= 0x80000008) {
+		cpuid(0x80000008, &a, &b, &c, &d);
+		maxphys = a & 0xff;
+	}
+	cpuid(0x80000001, &a, &b, &c, &d);
+	if (!(d & (1u << 26)))
+		return;
+	n = maxphys >= 39 ? 512 : 1UL << (maxphys - 30);
+	for (u64 i = 4; i < n; i++)
+		tg_pdpt[i] = i << 30 | 0x87; /* present, writable, user, 1 GiB page */
+	tg_mapped_limit = n << 30;
+	__asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" : : : "rax", "memory");
+}
+
+void kmain(void)
+{
+	idt_init();
+	tss_init();
+	map_high();
+	/* Mask a legacy 8259 if there is one (QEMU; lmigtester has none): CPL3 may run with IF=1. */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	enter_user((u64)user_main, (u64)user_stack_top);
+}
+
+/* ---- ending the VM ---- */
+
+static void triple_fault(void) __attribute__((noreturn));
+static void triple_fault(void)
+{
+	static const struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) none = { 0, 0 };
+
+	/* With no IDT, the #UD becomes #GP, then #DF, then a triple fault. */
+	__asm__ volatile("lidt %0; ud2" : : "m"(none));
+	for (;;)
+		;
+}
+
+static const char *const exc_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "(15)", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+static void bail(struct trap_frame *f) __attribute__((noreturn));
+static void bail(struct trap_frame *f)
+{
+	u64 cr2;
+	const char *name = f->vec < 32 && exc_names[f->vec] ? exc_names[f->vec] : "interrupt";
+
+	__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	print("Bail out! unexpected %s (vector %lu) at rip %#lx cs %#lx rflags %#lx err %#lx "
+	      "cr2 %#lx rsp %#lx\n",
+	      name, f->vec, f->rip, f->cs, f->rflags, f->err, cr2, f->rsp);
+	print("tg: result fail\n");
+	outb(0xf4, 1); /* QEMU isa-debug-exit; unclaimed (dropped) on lmigtester */
+	triple_fault();
+}
+
+/* ---- interrupts ---- */
+
+static void lapic_eoi(void)
+{
+	wr32(lapic_base + 0xb0, 0);
+}
+
+/*
+ * COM1 receive interrupt: move every byte the UART holds into the ring. If
+ * the ring is full, stop receive interrupts (IER=0) instead of dropping
+ * bytes; the consumer turns them back on when it has made room.
+ */
+static void uart_irq(void)
+{
+	rx_ring.irqs++;
+	for (int n = 0; n < 4096; n++) {
+		u8 lsr = inb(COM1 + UART_LSR);
+		u32 head = rx_ring.head;
+
+		if (lsr == 0xff || !(lsr & UART_LSR_DR))
+			break;
+		if (head - rx_ring.tail >= RX_RING_SIZE) {
+			outb(COM1 + UART_IER, 0);
+			rx_ring.throttled = 1;
+			break;
+		}
+		rx_buf[head & (RX_RING_SIZE - 1)] = inb(COM1 + UART_RBR);
+		barrier();
+		rx_ring.head = head + 1;
+	}
+}
+
+static void echo_setup(void)
+{
+	u64 msr = rdmsr(0x1b); /* IA32_APIC_BASE */
+	u32 apic_id;
+	const u64 ioapic = 0xfec00000;
+
+	if (!(msr & (1 << 11)))
+		wrmsr(0x1b, msr | (1 << 11));
+	lapic_base = msr & 0x000ffffffffff000UL;
+	wr32(lapic_base + 0x80, 0);                     /* TPR: accept everything */
+	wr32(lapic_base + 0xf0, 0x100 | TG_VEC_SPURIOUS); /* SVR: software-enable */
+	apic_id = rd32(lapic_base + 0x20) >> 24;
+	/* IOAPIC pin 4: fixed, physical destination, edge, active high, unmasked. */
+	wr32(ioapic, 0x19);
+	wr32(ioapic + 0x10, apic_id << 24);
+	wr32(ioapic, 0x18);
+	wr32(ioapic + 0x10, TG_VEC_UART);
+	outb(COM1 + UART_IER, 0x01); /* received data available */
+	uart_irq();                  /* what arrived before IER was set */
+}
+
+static void serve(struct trap_frame *f)
+{
+	switch (kreq.code) {
+	case KREQ_TRIPLE_FAULT:
+		triple_fault();
+	case KREQ_ECHO_SETUP:
+		echo_setup();
+		f->rflags |= 0x200; /* CPL3 runs with interrupts on from now on */
+		break;
+	case KREQ_WAIT:
+		/* IF is 0 here, so no byte can slip in between the test and hlt. */
+		if (rx_ring.head == rx_ring.tail)
+			__asm__ volatile("sti; hlt; cli" : : : "memory");
+		break;
+	default:
+		bail(f);
+	}
+	kreq.done++;
+	kreq.code = KREQ_NONE;
+}
+
+void trap(struct trap_frame *f)
+{
+	if (f->vec == TG_VEC_UART) {
+		uart_irq();
+		lapic_eoi();
+		return;
+	}
+	if (f->vec == TG_VEC_SPURIOUS)
+		return;
+	if ((f->cs & 3) == 3) {
+		if (f->vec == 6 && kreq.code != KREQ_NONE && rd16(f->rip) == 0x0b0f) {
+			serve(f);
+			f->rip += 2;
+			return;
+		}
+		if (fault_probe.armed) {
+			fault_probe.armed = 0;
+			fault_probe.vec = (u32)f->vec;
+			fault_probe.err = f->err;
+			fault_probe.cs = f->cs;
+			fault_probe.rip = f->rip;
+			f->rip = fault_probe.resume;
+			return;
+		}
+	}
+	bail(f);
+}
+
+/* CPL3 side of the request mechanism. */
+void kcall(enum kreq_code code)
+{
+	kreq.code = code;
+	__asm__ volatile("ud2" : : : "memory");
+}
