@@ -26,7 +26,7 @@
 #define LOW_RAM_MAX (3 * GiB)
 #define HIGH_RAM (4 * GiB)
 
-static struct e820_entry e820[BP_E820_MAX];
+static struct e820_entry e820[BP_E820_MAX] __attribute__((section(".noinit")));
 static unsigned int e820_n;
 
 static u64 img16(u32 off)
@@ -126,6 +126,32 @@ static const char *e820_type(u32 t)
 u64 low_ram_end(u64 mem)
 {
 	return mem < LOW_RAM_MAX ? mem : LOW_RAM_MAX;
+}
+
+/*
+ * Our static page tables map [0, 4 GiB). RAM above that (the high bank,
+ * an initrd placed there) gets 2 MiB pages here, at CPL3: the tables are
+ * user-writable like everything else, and only not-present entries change.
+ */
+extern u64 tg_high_pd[TG_HIGH_GIB][512];
+u64 tg_mapped_limit = HIGH_RAM;
+
+void map_high_ram(u64 top)
+{
+	u64 gib = (top + GiB - 1) / GiB;
+
+	if (gib > 4 + TG_HIGH_GIB)
+		gib = 4 + TG_HIGH_GIB;
+	if (gib * GiB <= tg_mapped_limit)
+		return;
+	for (u64 g = tg_mapped_limit / GiB; g < gib; g++) {
+		for (u64 i = 0; i < 512; i++)
+			tg_high_pd[g - 4][i] = (g * GiB + i * 2 * MiB) | 0x87; /* P RW US PS */
+		barrier();
+		tg_pdpt[g] = (u64)tg_high_pd[g - 4] | 0x7;
+	}
+	tg_mapped_limit = gib * GiB;
+	kcall(KREQ_FLUSH_TLB);
 }
 
 /* ---- entry state ---- */
@@ -478,6 +504,14 @@ static void check_e820(void)
 	}
 	tap_end("e820: %u entries, sorted, non-overlapping, none empty%s", e820_n,
 		bios ? " (BIOS map sanitized)" : "");
+	{
+		u64 top = 0;
+
+		for (unsigned int i = 0; i < e820_n; i++)
+			if (e820[i].type == E820_RAM && e820[i].addr + e820[i].size > top)
+				top = e820[i].addr + e820[i].size;
+		map_high_ram(top);
+	}
 
 	tap_begin();
 	if (overlaps_ram(0xa0000, HIGH_MEMORY - 0xa0000))

@@ -245,3 +245,10 @@ user_stack_top:
 	.globl tg_image_hdr
 tg_image_hdr:
 	.fill TG_HDR_END - TG_HDR_START, 1, 0
+
+/* Page directories for RAM above 4 GiB, filled in at CPL3 (checks.c). */
+	.section .noinit, "aw", @nobits
+	.balign 4096
+	.globl tg_high_pd
+tg_high_pd:
+	.skip TG_HIGH_GIB * 4096

@@ -73,11 +73,6 @@ static inline void wrmsr(u32 msr, u64 v)
 	__asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
 }
 
-static inline void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d)
-{
-	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
-}
-
 static void set_gate(unsigned int vec, u64 handler, u8 ist)
 {
 	struct idt_gate *g = &idt[vec];
@@ -117,40 +112,10 @@ static void tss_init(void)
 	__asm__ volatile("ltr %w0" : : "r"(TG_TSS));
 }
 
-/*
- * Map the rest of the physical address space above 4 GiB with 1 GiB pages
- * when the CPU has them, so CPL3 can check a high RAM bank and an initrd
- * placed above 4 GiB. Without them only [0, 4 GiB) is mapped.
- */
-u64 tg_mapped_limit = 0x100000000UL;
-
-static void map_high(void)
-{
-	u32 a, b, c, d, maxphys = 36;
-	u64 n;
-
-	cpuid(0x80000000, &a, &b, &c, &d);
-	if (a < 0x80000001)
-		return;
-	if (a >= 0x80000008) {
-		cpuid(0x80000008, &a, &b, &c, &d);
-		maxphys = a & 0xff;
-	}
-	cpuid(0x80000001, &a, &b, &c, &d);
-	if (!(d & (1u << 26)))
-		return;
-	n = maxphys >= 39 ? 512 : 1UL << (maxphys - 30);
-	for (u64 i = 4; i < n; i++)
-		tg_pdpt[i] = i << 30 | 0x87; /* present, writable, user, 1 GiB page */
-	tg_mapped_limit = n << 30;
-	__asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" : : : "rax", "memory");
-}
-
 void kmain(void)
 {
 	idt_init();
 	tss_init();
-	map_high();
 	/* Mask a legacy 8259 if there is one (QEMU; lmigtester has none): CPL3 may run with IF=1. */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
@@ -254,6 +219,9 @@ static void serve(struct trap_frame *f)
 	case KREQ_ECHO_SETUP:
 		echo_setup();
 		f->rflags |= 0x200; /* CPL3 runs with interrupts on from now on */
+		break;
+	case KREQ_FLUSH_TLB:
+		__asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" : : : "rax", "memory");
 		break;
 	case KREQ_WAIT:
 		/* IF is 0 here, so no byte can slip in between the test and hlt. */

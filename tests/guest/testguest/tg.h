@@ -59,6 +59,9 @@
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_MAX 128
 
+/* Page directories for RAM above 4 GiB: the guest maps up to 4 + this GiB. */
+#define TG_HIGH_GIB 60
+
 /* Interrupt vectors. */
 #define TG_VEC_UART 0x30
 #define TG_VEC_SPURIOUS 0xff
@@ -144,8 +147,9 @@ extern const u8 tg_image_hdr[];
 
 /* Our page tables (head.S). */
 extern u64 tg_pml4[512], tg_pdpt[512];
-/* Top of what our page tables map (4 GiB, more with 1 GiB pages). */
+/* Top of what our page tables map: 4 GiB, more once map_high_ram() ran. */
 extern u64 tg_mapped_limit;
+void map_high_ram(u64 top);
 
 #define E820_RAM 1
 #define E820_RESERVED 2
@@ -247,6 +251,7 @@ enum kreq_code {
 	KREQ_TRIPLE_FAULT, /* end the VM by a triple fault */
 	KREQ_ECHO_SETUP,   /* LAPIC, IOAPIC pin 4, UART IER=RDA, then IF=1 at CPL3 */
 	KREQ_WAIT,         /* sti; hlt until an interrupt, unless the ring has data */
+	KREQ_FLUSH_TLB,    /* reload CR3 after CPL3 changed the page tables */
 };
 struct kreq {
 	volatile u32 code;
