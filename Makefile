@@ -10,7 +10,8 @@ VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wno-unused-parameter -Wformat=2 -Wvla
-CFLAGS  ?= -O2 -g
+# DWARF 4: valgrind 3.19 cannot read clang 14's default DWARF 5.
+CFLAGS  ?= -O2 -g -gdwarf-4
 ALL_CFLAGS := -std=gnu11 $(WARN) -Isrc -D_GNU_SOURCE -DLMIG_VERSION='"$(VERSION)"' \
 	      -pthread -MMD -MP $(CFLAGS)
 LDLIBS  := -pthread
@@ -27,37 +28,46 @@ SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-san/%,$(UNIT_SRCS))
 
-.PHONY: all deps run test unit guest testguest bench format clean
+.PHONY: all deps run test unit clang-check guest testguest bench format clean
 all: $(BUILD)/lmigtester
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+	$(call say,CC-SAN,$<)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 $(BUILD)/lmigtester: $(OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liblmig.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/liblmig-san.a: $(SAN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig.a -lcmocka $(LDLIBS)
+	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig.a -lcmocka $(LDLIBS)
 
 $(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/liblmig-san.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
+	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
+
+# The same tree must build warning-free with clang too (-Werror).
+clang-check:
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang $(BUILD)/clang/lmigtester \
+		$(patsubst $(BUILD)/%,$(BUILD)/clang/%,$(UNIT_BINS))
 
 deps:
 	@scripts/install-deps.sh
@@ -71,7 +81,7 @@ include tests/guest/testguest.mk
 run: deps all guest
 	@scripts/run-default-guest.sh $(BUILD)
 
-test: deps all unit guest testguest
+test: deps all unit clang-check guest testguest
 	@tests/run-tests.sh $(BUILD)
 
 bench: deps all testguest

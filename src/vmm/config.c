@@ -98,6 +98,15 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* Is `name` (of length len) one of opts, taking no argument? */
+static bool getopt_long_only_flag(const struct option *opts, const char *name, size_t len)
+{
+	for (; opts->name; opts++)
+		if (strlen(opts->name) == len && !strncmp(opts->name, name, len))
+			return opts->has_arg == no_argument;
+	return false;
+}
+
 enum {
 	OPT_CMDLINE = 256,
 	OPT_BOOT_PROTOCOL,
@@ -165,7 +174,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 		case 'c':
 			errno = 0;
 			n = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || optarg[0] == '-' || n == 0)
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || n == 0)
 				return bad(err, errlen, "--cpus '%s': not a positive whole number",
 					   optarg);
 			if (n != 1)
@@ -202,7 +211,17 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 		case ':':
 			return bad(err, errlen, "option '%s' needs an argument", argv[optind - 1]);
 		default:
-			if (optopt)
+			/* Long options (also "--flag=value" on a flag) are named as typed. */
+			if (strncmp(argv[optind - 1], "--", 2) == 0) {
+				const char *eq = strchr(argv[optind - 1], '=');
+				const char *o = argv[optind - 1];
+
+				if (eq && getopt_long_only_flag(opts, o + 2, (size_t)(eq - o - 2)))
+					return bad(err, errlen, "option '%.*s' takes no argument",
+						   (int)(eq - o), o);
+				return bad(err, errlen, "unknown option '%s'", o);
+			}
+			if (optopt > ' ' && optopt < 127)
 				return bad(err, errlen, "unknown option '-%c'", optopt);
 			return bad(err, errlen, "unknown option '%s'", argv[optind - 1]);
 		}

@@ -115,7 +115,8 @@ int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len)
 
 uint64_t gmem_bank_end(const struct gmem *gm, uint64_t gpa)
 {
-	const struct gmem_bank *b = find_bank(gm, gpa, 0);
+	/* One byte, not zero: the end address of a bank is not in it. */
+	const struct gmem_bank *b = find_bank(gm, gpa, 1);
 
 	return b ? b->gpa + b->size : 0;
 }

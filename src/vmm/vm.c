@@ -104,9 +104,10 @@ static void ioapic_msi(void *ctx, uint64_t address, uint32_t data)
 static void ioapic_routes_changed(void *ctx)
 {
 	struct vm *vm = ctx;
-	struct {
+	union {
 		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[IOAPIC_NR_PINS];
+		uint8_t bytes[sizeof(struct kvm_irq_routing) +
+			      IOAPIC_NR_PINS * sizeof(struct kvm_irq_routing_entry)];
 	} rt;
 	unsigned int pin, n = 0;
 
@@ -117,11 +118,11 @@ static void ioapic_routes_changed(void *ctx)
 
 		if (!ioapic_pin_msi(&vm->ioapic, pin, &addr, &data))
 			continue;
-		rt.e[n].gsi = pin;
-		rt.e[n].type = KVM_IRQ_ROUTING_MSI;
-		rt.e[n].u.msi.address_lo = (uint32_t)addr;
-		rt.e[n].u.msi.address_hi = (uint32_t)(addr >> 32);
-		rt.e[n].u.msi.data = data;
+		rt.hdr.entries[n].gsi = pin;
+		rt.hdr.entries[n].type = KVM_IRQ_ROUTING_MSI;
+		rt.hdr.entries[n].u.msi.address_lo = (uint32_t)addr;
+		rt.hdr.entries[n].u.msi.address_hi = (uint32_t)(addr >> 32);
+		rt.hdr.entries[n].u.msi.data = data;
 		n++;
 	}
 	rt.hdr.nr = n;

@@ -71,7 +71,8 @@ int boot_place_initrd(const struct gmem *gm, uint64_t size, uint64_t initrd_addr
 		      uint64_t kernel_end, uint64_t *addr)
 {
 	uint64_t top = gmem_bank_end(gm, 0);
-	uint64_t limit = initrd_addr_max + 1; /* initrd_addr_max is the last usable byte */
+	/* initrd_addr_max is the last usable byte; UINT64_MAX means no limit. */
+	uint64_t limit = initrd_addr_max == UINT64_MAX ? UINT64_MAX : initrd_addr_max + 1;
 
 	if (size == 0)
 		return -EINVAL;

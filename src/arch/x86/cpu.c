@@ -140,9 +140,10 @@ int cpu_set_msrs(int vcpu_fd)
 		{ MSR_MTRR_DEF_TYPE, (1ULL << 11) | 6 }, /* MTRRs on, write-back default */
 	};
 	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
-	struct {
+	/* struct kvm_msrs ends in a flexible array: build it in aligned storage. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[N];
+		uint8_t bytes[sizeof(struct kvm_msrs) + N * sizeof(struct kvm_msr_entry)];
 	} m;
 	unsigned int i;
 	int r;
@@ -150,8 +151,8 @@ int cpu_set_msrs(int vcpu_fd)
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = N;
 	for (i = 0; i < N; i++) {
-		m.e[i].index = boot_msrs[i].index;
-		m.e[i].data = boot_msrs[i].data;
+		m.hdr.entries[i].index = boot_msrs[i].index;
+		m.hdr.entries[i].data = boot_msrs[i].data;
 	}
 	/* KVM_SET_MSRS returns how many it set: anything short is a failure. */
 	r = ioctl(vcpu_fd, KVM_SET_MSRS, &m);

@@ -111,7 +111,11 @@ static int elf_parse(const uint8_t *img, size_t len, struct kernel_image *ki, co
 	}
 	if (ki->nr_segs == 0)
 		return reject(why, "ELF file has no loadable segment");
-	if (eh.e_entry < ki->lowest_paddr || eh.e_entry >= ki->highest_paddr)
+	for (i = 0; i < ki->nr_segs; i++)
+		if (eh.e_entry >= ki->segs[i].paddr &&
+		    eh.e_entry - ki->segs[i].paddr < ki->segs[i].memsz)
+			break;
+	if (i == ki->nr_segs)
 		return reject(why, "ELF entry point is outside its loaded segments");
 	ki->entry = eh.e_entry;
 	ki->format = KERNEL_ELF;
