@@ -21,6 +21,8 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 SRCS     := $(sort $(shell find src -name '*.c'))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# Fixtures shared by the unit tests (synthetic kernel images, guest memory, ...).
+UNIT_COMMON := $(sort $(wildcard tests/unit/common/*.c))
 
 OBJS      := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -54,13 +56,15 @@ $(BUILD)/liblmig-san.a: $(SAN_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblmig.a
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_COMMON) $(BUILD)/liblmig.a
 	@mkdir -p $(dir $@)
-	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig.a -lcmocka $(LDLIBS)
+	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) -Itests/unit -MF $@.d -o $@ $< $(UNIT_COMMON) \
+		$(BUILD)/liblmig.a -lcmocka $(LDLIBS)
 
-$(BUILD)/tests-san/%: tests/unit/%.c $(BUILD)/liblmig-san.a
+$(BUILD)/tests-san/%: tests/unit/%.c $(UNIT_COMMON) $(BUILD)/liblmig-san.a
 	@mkdir -p $(dir $@)
-	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MF $@.d -o $@ $< $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
+	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -MF $@.d -o $@ $< \
+		$(UNIT_COMMON) $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
 
