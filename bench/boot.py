@@ -556,6 +556,11 @@ def print_table(result, subjects, args):
               % args.marker)
         print("  the process's exit (pidfd). Harness floor: /bin/true takes %s ms (median) this way."
               % fmt(floor_ms["median"] if floor_ms else None, 1.0))
+        if floor_ms:
+            parts = ["%s %s ms" % (sub.name, fmt(statistics.median(sub.values("exit_ms"))
+                                                 - floor_ms["median"], 1.0))
+                     for sub in subjects if sub.values("exit_ms")]
+            print("  Median exit minus that floor: %s." % ", ".join(parts))
         print("ru_maxrss: wait4() of the timed runs. Linux counts the spawning process's memory")
         print("  in it (the child shares the harness's address space until exec), so it is never")
         print("  below the harness's RSS: %s MiB for /bin/true here. The rows below are exact:"
@@ -715,6 +720,10 @@ def main():
     for key in mo:
         if mo[key] and mq[key] and mq[key]["median"]:
             result["ratio_ours_qemu"][key] = mo[key]["median"] / mq[key]["median"]
+    if baseline and baseline["exit_ms"]:
+        result["exit_minus_floor_ms"] = {
+            k: result["subjects"][k]["metrics"]["exit_ms"]["median"] - baseline["exit_ms"]["median"]
+            for k in ("ours", "qemu") if result["subjects"][k]["metrics"]["exit_ms"]}
     result["targets_met"] = {
         "exit_ms_median": target_met("exit_ms", mo["exit_ms"]),
         "rss_excl_guest_kib": target_met("rss_excl_guest_kib", mo["rss_excl_guest_kib"]),
