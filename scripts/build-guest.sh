@@ -39,7 +39,7 @@ SELF=$0
 
 up_to_date() {
 	local f
-	for f in vmlinuz initramfs.cpio.gz kernel-version.txt; do
+	for f in vmlinuz vmlinux initramfs.cpio.gz kernel-version.txt; do
 		[ -s "$OUT/$f" ] && [ "$OUT/$f" -nt "$SELF" ] || return 1
 	done
 }
@@ -248,6 +248,35 @@ chmod 755 "$ROOT/init"
 mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null ||
 	say "warning: cannot create dev/console (not root?); the kernel will warn 'unable to open an initial console'"
 
+# The uncompressed ELF vmlinux inside the bzImage: the payload named by the
+# setup header (payload_offset at 0x248, payload_length at 0x24c, after the
+# setup sectors), decompressed with the tool its magic names. lmigtester
+# boots it directly at its 64-bit entry point.
+le32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+extract_vmlinux() { # $1 = bzImage, $2 = output
+	local sects off len magic
+	sects=$(od -An -tu1 -j $((0x1f1)) -N1 "$1" | tr -d ' ')
+	[ "$sects" -ne 0 ] || sects=4
+	off=$(( (sects + 1) * 512 + $(le32 "$1" $((0x248))) ))
+	len=$(le32 "$1" $((0x24c)))
+	magic=$(od -An -tx1 -j "$off" -N4 "$1" | tr -d ' ')
+	# The last 4 bytes of the payload are the decompressed size, not data.
+	dd if="$1" of="$2.z" bs=1M iflag=skip_bytes,count_bytes skip="$off" \
+		count=$((len - 4)) status=none || die "cannot read the payload of $1"
+	case $magic in
+	02214c18) lz4 -dc "$2.z" >"$2" ;;
+	fd377a58) xz -dc "$2.z" >"$2" ;;
+	1f8b*) gzip -dc "$2.z" >"$2" ;;
+	28b52ffd) zstd -dc "$2.z" >"$2" ;;
+	*) rm -f "$2.z"; die "unknown kernel compression (magic $magic) in $1" ;;
+	esac || die "decompressing the kernel payload of $1 failed"
+	rm -f "$2.z"
+	[ "$(head -c 4 "$2" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
+		die "the payload of $1 is not an ELF vmlinux"
+}
+VMLINUX_TMP=$OUT/.vmlinux.tmp
+extract_vmlinux "$VMLINUZ" "$VMLINUX_TMP"
+
 KVERS_TMP=$OUT/.kernel-version.txt.tmp
 INITRD_TMP=$OUT/.initramfs.cpio.gz.tmp
 VMLINUZ_TMP=$OUT/.vmlinuz.tmp
@@ -257,6 +286,7 @@ VMLINUZ_TMP=$OUT/.vmlinuz.tmp
 cp "$VMLINUZ" "$VMLINUZ_TMP"
 echo "$KVER" >"$KVERS_TMP"
 mv -f "$VMLINUZ_TMP" "$OUT/vmlinuz"
+mv -f "$VMLINUX_TMP" "$OUT/vmlinux"
 mv -f "$INITRD_TMP" "$OUT/initramfs.cpio.gz"
 mv -f "$KVERS_TMP" "$OUT/kernel-version.txt"
 

@@ -23,7 +23,7 @@ for f in "$VMM" "$KERNEL" "$INITRD"; do
 done
 
 # Does this host's KVM run guest kernel code in its instruction emulator
-# (docs: /work/shared/design/host-kvm.md)? True on kvm_pvm, and whenever the
+# (README.md, "Hosts")? True on kvm_pvm, and whenever the
 # CPU shows neither VT-x nor AMD-V.
 emulating_kvm() {
 	[ -e /sys/module/kvm_pvm ] && return 0
@@ -41,6 +41,14 @@ if ! (eval "set -- $RUN_ARGS") 2>/dev/null; then
 	exit 1
 fi
 eval "set -- $RUN_ARGS"
+if emulating_kvm; then
+	cat >&2 <<'EOF'
+run-default-guest: this host's KVM emulates guest kernel code (README.md, "Hosts"):
+  Linux's own decompressor runs for minutes here before the kernel prints
+  anything, and the guest will stop at the first instruction the emulator
+  cannot run. Ctrl-A x quits at any time.
+EOF
+fi
 set +e
 "$VMM" run -k "$KERNEL" -i "$INITRD" "$@"
 status=$?
