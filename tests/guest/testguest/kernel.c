@@ -42,23 +42,32 @@ struct tss {
 	u8 iomap_end;
 } __attribute__((packed));
 
+extern u64 tg_gdt[];
+extern const u64 tg_vectors[];
+extern char boot_stack_top[], df_stack_top[];
+
 struct kreq kreq;
 struct fault_probe fault_probe;
 struct rx_ring rx_ring;
 u8 rx_buf[RX_RING_SIZE] __attribute__((section(".noinit")));
 
-static struct idt_gate idt[256] __attribute__((aligned(16)));
+/* Filled by idt_fill() at CPL3, so neither zeroed nor loaded. */
+static struct idt_gate idt[256] __attribute__((aligned(16), section(".noinit")));
 /* In .data, not .bss: zeroing 8 KiB at CPL0 costs more than loading it. */
-static struct tss tss __attribute__((aligned(16), section(".data.tss"))) = { .iomap_end = 0xff };
+static struct tss tss __attribute__((aligned(16), section(".data.tss"))) = {
+	.rsp = { (u64)boot_stack_top },
+	.ist = { (u64)df_stack_top }, /* IST1: #DF */
+	.iomap_base = __builtin_offsetof(struct tss, iomap),
+	.iomap_end = 0xff,
+};
 static u64 lapic_base;
 
-extern u64 tg_gdt[];
-extern const u64 tg_vectors[];
-extern char boot_stack_top[], df_stack_top[];
 
 void kmain(void) __attribute__((noreturn));
 void trap(struct trap_frame *f);
 void enter_user(u64 rip, u64 rsp) __attribute__((noreturn));
+void wait_for_interrupt(void);
+extern const char tg_hlt[];
 
 static inline u64 rdmsr(u32 msr)
 {
@@ -85,27 +94,35 @@ static void set_gate(unsigned int vec, u64 handler, u8 ist)
 	g->off2 = (u32)(handler >> 32);
 }
 
-static void idt_init(void)
+/*
+ * The IDT lives in user-writable memory like everything else, so CPL3
+ * writes its gates natively (idt_fill(), the first thing user_main() does)
+ * instead of ~500 emulated instructions here. Until then nothing may
+ * interrupt or fault: the 8259 is masked, the LAPIC still software-disabled.
+ */
+static void idt_load(void)
 {
-	struct {
+	static const struct {
 		u16 limit;
 		u64 base;
 	} __attribute__((packed)) ptr = { sizeof(idt) - 1, (u64)idt };
 
+	__asm__ volatile("lidt %0" : : "m"(ptr));
+}
+
+void idt_fill(void)
+{
+	memset(idt, 0, sizeof(idt));
 	for (unsigned int v = 0; v < 32; v++)
 		set_gate(v, tg_vectors[v], v == 8 ? 1 : 0); /* #DF on its own stack */
 	set_gate(TG_VEC_UART, tg_vectors[32], 0);
 	set_gate(TG_VEC_SPURIOUS, tg_vectors[33], 0);
-	__asm__ volatile("lidt %0" : : "m"(ptr));
 }
 
-static void tss_init(void)
+static void tss_load(void)
 {
 	u64 base = (u64)&tss;
 
-	tss.rsp[0] = (u64)boot_stack_top;
-	tss.ist[0] = (u64)df_stack_top;
-	tss.iomap_base = __builtin_offsetof(struct tss, iomap);
 	tg_gdt[5] = (sizeof(tss) - 1) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
 		    ((base >> 24) & 0xff) << 56;
 	tg_gdt[6] = base >> 32;
@@ -114,9 +131,12 @@ static void tss_init(void)
 
 void kmain(void)
 {
-	idt_init();
-	tss_init();
-	/* Mask a legacy 8259 if there is one (QEMU; lmigtester has none): CPL3 may run with IF=1. */
+	idt_load();
+	tss_load();
+	/*
+	 * Mask a legacy 8259 if there is one (QEMU; lmigtester has none): on
+	 * hosts whose KVM emulates kernel code, CPL3 always runs with IF=1.
+	 */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
 	enter_user((u64)user_main, (u64)user_stack_top);
@@ -166,20 +186,26 @@ static void lapic_eoi(void)
 }
 
 /*
- * COM1 receive interrupt: move every byte the UART holds into the ring. If
- * the ring is full, stop receive interrupts (IER=0) instead of dropping
- * bytes; the consumer turns them back on when it has made room.
+ * COM1 receive interrupt: move the bytes the UART holds into the ring. The
+ * IOAPIC pin is edge-triggered, so the line must be seen low again or no
+ * further interrupt comes: either the FIFO is drained (DR clear), or IER is
+ * cleared. IER is cleared, and `throttled` set, when the ring is full and
+ * also after RX_IRQ_BUDGET bytes, so that a host that refills the FIFO as
+ * fast as it is read cannot keep CPL3 from running; the reader sets IER
+ * again, which raises the line (and an edge) if data is still waiting.
  */
+#define RX_IRQ_BUDGET 256
+
 static void uart_irq(void)
 {
 	rx_ring.irqs++;
-	for (int n = 0; n < 4096; n++) {
+	for (int n = 0;; n++) {
 		u8 lsr = inb(COM1 + UART_LSR);
 		u32 head = rx_ring.head;
 
 		if (lsr == 0xff || !(lsr & UART_LSR_DR))
 			break;
-		if (head - rx_ring.tail >= RX_RING_SIZE) {
+		if (n == RX_IRQ_BUDGET || head - rx_ring.tail >= RX_RING_SIZE) {
 			outb(COM1 + UART_IER, 0);
 			rx_ring.throttled = 1;
 			break;
@@ -226,7 +252,7 @@ static void serve(struct trap_frame *f)
 	case KREQ_WAIT:
 		/* IF is 0 here, so no byte can slip in between the test and hlt. */
 		if (rx_ring.head == rx_ring.tail)
-			__asm__ volatile("sti; hlt; cli" : : : "memory");
+			wait_for_interrupt();
 		break;
 	default:
 		bail(f);
@@ -237,6 +263,8 @@ static void serve(struct trap_frame *f)
 
 void trap(struct trap_frame *f)
 {
+	if (f->vec >= 32 && f->rip == (u64)tg_hlt)
+		f->rip++; /* interrupted before the hlt: do not halt after it */
 	if (f->vec == TG_VEC_UART) {
 		uart_irq();
 		lapic_eoi();

@@ -228,6 +228,7 @@ static inline void wr64(u64 a, u64 v)
 #define UART_IER 1
 #define UART_DLM 1
 #define UART_IIR 2
+#define UART_FCR 2
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
@@ -239,7 +240,7 @@ static inline void wr64(u64 a, u64 v)
 struct rx_ring {
 	volatile u32 head;      /* written by the producer (CPL0 IRQ handler) */
 	volatile u32 tail;      /* written by the consumer (CPL3) */
-	volatile u32 throttled; /* producer found it full and cleared IER */
+	volatile u32 throttled; /* producer cleared IER (ring full or budget spent) */
 	volatile u32 irqs;      /* UART interrupts taken */
 };
 extern struct rx_ring rx_ring;
@@ -284,6 +285,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void uart_init(void);
+void uart_write(const char *s, size_t n);
 void uart_putc(char c);
 void uart_puts(const char *s);
 void print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -292,6 +294,7 @@ void crc32_init(void);
 u32 crc32(u32 crc, const void *p, size_t n);
 
 /* ---- user.c / checks.c (CPL3) ---- */
+void idt_fill(void); /* kernel.c, but run at CPL3 */
 void user_main(void) __attribute__((noreturn));
 
 enum tg_mode { MODE_BOOT, MODE_ECHO, MODE_REBOOT, MODE_TRIPLEFAULT, MODE_POKE };

@@ -63,6 +63,20 @@ trap_common:
 	addq $16, %rsp
 	iretq
 
+/*
+ * wait_for_interrupt(): sti; hlt; cli. The STI shadow should keep an
+ * interrupt from landing between sti and hlt, but the host's emulator may
+ * not honour it; trap() therefore moves an interrupt frame whose RIP is
+ * tg_hlt past the hlt, so a wake-up is never lost.
+ */
+	.globl wait_for_interrupt, tg_hlt
+wait_for_interrupt:
+	sti
+tg_hlt:
+	hlt
+	cli
+	ret
+
 /* enter_user(rip, rsp): to CPL3 with IOPL 3 and interrupts off. */
 	.globl enter_user
 enter_user:

@@ -315,34 +315,36 @@ static int rx_get(void)
 	}
 }
 
-static char line[4096] __attribute__((section(".noinit")));
+/* "tg: echo " + the line + "\n", written to COM1 in one go. */
+#define ECHO_PREFIX "tg: echo "
+static char line[sizeof(ECHO_PREFIX) - 1 + 4096 + 1] __attribute__((section(".noinit")));
 
 static void echo_loop(void) __attribute__((noreturn));
 static void echo_loop(void)
 {
-	size_t len = 0;
+	const size_t start = sizeof(ECHO_PREFIX) - 1, max = start + 4095;
+	size_t len = start;
 
+	memcpy(line, ECHO_PREFIX, start);
 	kcall(KREQ_ECHO_SETUP);
 	print("tg: echo ready\n");
 	for (;;) {
 		int c = rx_get();
 
 		if (c != '\r' && c != '\n') {
-			if (len < sizeof(line) - 1)
+			if (len < max)
 				line[len++] = (char)c;
 			continue;
 		}
-		if (!len)
+		if (len == start)
 			continue;
-		line[len] = 0;
-		if (len == 4 && !memcmp(line, "quit", 4)) {
+		if (len == start + 4 && !memcmp(line + start, "quit", 4)) {
 			print("tg: echo bye\n");
 			vm_reset();
 		}
-		uart_puts("tg: echo ");
-		uart_puts(line);
-		uart_putc('\n');
-		len = 0;
+		line[len++] = '\n';
+		uart_write(line, len);
+		len = start;
 	}
 }
 
@@ -352,6 +354,7 @@ void user_main(void)
 {
 	u64 rsi = tg_entry.rsi;
 
+	idt_fill();
 	uart_init();
 	/* boot_params as the loader said; fall back to 0x10000 if unreadable. */
 	bp_addr = rsi && rsi <= 0xc0000000 - 4096 ? rsi : 0x10000;
