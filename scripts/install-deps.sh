@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="make gcc clang libcmocka-dev python3 python3-pytest cpio gzip dpkg-dev
-      apt-utils hyperfine qemu-system-x86 valgrind lz4 xz-utils"
+      apt-utils hyperfine qemu-system-x86 valgrind lz4 xz-utils acpica-tools"
 
 missing=""
 for p in $PKGS; do
