@@ -5,10 +5,19 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static void usage_error(const char *msg)
 {
@@ -20,6 +29,7 @@ int main(int argc, char **argv)
 	struct vm_config cfg;
 	struct vm vm;
 	char err[512];
+	double t0, t1, t2;
 	int r, level;
 
 	if (argc < 2) {
@@ -54,10 +64,15 @@ int main(int argc, char **argv)
 		level = LOG_LEVEL_DEBUG;
 	log_set_level((enum log_level)level);
 
+	t0 = now_ms();
 	r = vm_create(&vm, &cfg);
 	if (r)
 		return r;
+	t1 = now_ms();
 	r = vm_run(&vm);
+	t2 = now_ms();
 	vm_destroy(&vm);
+	log_debug("VM set up in %.2f ms, ran %.2f ms, torn down in %.2f ms", t1 - t0, t2 - t1,
+		  now_ms() - t2);
 	return r;
 }

@@ -17,6 +17,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
@@ -28,6 +29,9 @@
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64
 #define I8042_CMD_RESET 0xfe
+/* The FADT's sleep control and status registers (hardware-reduced ACPI). */
+#define ACPI_SLEEP_CONTROL_PORT 0x600
+#define ACPI_SLEEP_STATUS_PORT 0x601
 
 /* A read-only mapping of a whole file (kernel or initrd). */
 struct file_map {
@@ -185,6 +189,15 @@ void vm_pio(struct vm *vm, uint16_t port, uint8_t *data, unsigned int size, bool
 	/* The i8042's reset line is the guest's way to reboot (reboot=k). */
 	if (port == I8042_CMD_PORT && is_write && size == 1 && data[0] == I8042_CMD_RESET) {
 		log_info("guest requested a reset through the i8042 controller");
+		vm_request_stop(vm, VM_STATUS_OK);
+		return;
+	}
+	/* ACPI S5 through the FADT's sleep control register: power off. */
+	if (port == ACPI_SLEEP_CONTROL_PORT && is_write && size == 1 &&
+	    (data[0] & ACPI_SLEEP_CTL_SLP_EN) &&
+	    ((data[0] & ACPI_SLEEP_CTL_SLP_TYP_MASK) >> ACPI_SLEEP_CTL_SLP_TYP_SHIFT) ==
+		    ACPI_SLP_TYP_S5) {
+		log_info("guest powered off (ACPI S5)");
 		vm_request_stop(vm, VM_STATUS_OK);
 		return;
 	}
@@ -397,6 +410,9 @@ static int setup_devices(struct vm *vm)
 	if (!r)
 		r = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_bus_ops, vm, "i8042");
 	if (!r)
+		r = bus_register(&vm->pio, ACPI_SLEEP_CONTROL_PORT, 2, &i8042_bus_ops, vm,
+				 "acpi-sleep");
+	if (!r)
 		r = bus_register(&vm->mmio, LAYOUT_IOAPIC, LAYOUT_IOAPIC_SIZE, &ioapic_bus_ops,
 				 &vm->ioapic, "ioapic");
 	if (r) {
@@ -450,6 +466,32 @@ static int setup_vcpus(struct vm *vm)
 	return r ? VM_STATUS_HOST : 0;
 }
 
+/* ACPI tables in the BIOS area, and their address in boot_params. */
+static int setup_acpi(struct vm *vm)
+{
+	struct acpi_config ac = {
+		.nr_cpus = vm->nr_vcpus,
+		.ioapic_addr = LAYOUT_IOAPIC,
+		.ioapic_id = (uint8_t)vm->ioapic.id,
+		.ioapic_gsi_base = 0,
+		.sleep_control_port = ACPI_SLEEP_CONTROL_PORT,
+		.sleep_status_port = ACPI_SLEEP_STATUS_PORT,
+	};
+	uint64_t rsdp;
+	int r;
+
+	r = acpi_write_tables(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_END, &ac, &rsdp);
+	if (!r)
+		r = gmem_write(&vm->mem,
+			       LAYOUT_BOOT_PARAMS + offsetof(struct boot_params, acpi_rsdp_addr),
+			       &rsdp, sizeof(rsdp));
+	if (r) {
+		log_err("writing the ACPI tables failed: %s", strerror(-r));
+		return VM_STATUS_CONFIG;
+	}
+	return 0;
+}
+
 static int load_guest(struct vm *vm, const struct vm_config *cfg, const char *kernel_path,
 		      const struct file_map *kernel, const char *initrd_path,
 		      const struct file_map *initrd)
@@ -481,6 +523,9 @@ static int load_guest(struct vm *vm, const struct vm_config *cfg, const char *ke
 		log_err("writing the MP table failed: %s", strerror(-r));
 		return VM_STATUS_CONFIG;
 	}
+	r = setup_acpi(vm);
+	if (r)
+		return r;
 	/* Only the boot vCPU gets entry registers; APs wait for INIT/SIPI. */
 	r = cpu_set_boot_regs(vm->vcpus[0].fd, &entry);
 	if (r) {

@@ -21,13 +21,6 @@
 
 #include "vmm/gmem.h"
 
-/*
- * Where the VMM puts the tables: the BIOS area, reserved in the e820 map.
- * Linux looks for the RSDP on 16-byte boundaries in 0xe0000-0xfffff when
- * boot_params.acpi_rsdp_addr is not set.
- */
-#define LAYOUT_ACPI_START 0xe0000ULL
-#define LAYOUT_ACPI_END 0x100000ULL
 
 /* xAPIC IDs are 8 bits wide; 0xff is the broadcast ID. */
 #define ACPI_MAX_CPUS 255

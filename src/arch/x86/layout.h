@@ -34,6 +34,13 @@
 /* Legacy hole: VGA at 0xa0000, BIOS at 0xf0000, up to 1 MiB. */
 #define LAYOUT_LEGACY_HOLE 0xa0000ULL
 #define LAYOUT_HIGH_MEMORY 0x100000ULL
+/*
+ * ACPI tables in the BIOS area, reserved in the e820 map. Linux looks for
+ * the RSDP on 16-byte boundaries in 0xe0000-0xfffff when
+ * boot_params.acpi_rsdp_addr is not set.
+ */
+#define LAYOUT_ACPI_START 0xe0000ULL
+#define LAYOUT_ACPI_END 0x100000ULL
 /* Protected-mode kernel (code32_start); the 64-bit entry is here + 0x200. */
 #define LAYOUT_KERNEL 0x100000ULL
 /* Preferred initramfs address (seed default); moved when it cannot fit. */
