@@ -184,39 +184,26 @@ void vm_request_stop(struct vm *vm, int status)
 		log_err("cannot signal the main thread to stop: %s", strerror(errno));
 }
 
-void vm_pio(struct vm *vm, uint16_t port, uint8_t *data, unsigned int size, bool is_write)
+/* Device models run under dev_lock, whichever thread reaches them. */
+static void bus_access(struct vm *vm, struct bus *bus, uint64_t addr, uint8_t *data,
+		       unsigned int len, bool is_write)
 {
-	/* The i8042's reset line is the guest's way to reboot (reboot=k). */
-	if (port == I8042_CMD_PORT && is_write && size == 1 && data[0] == I8042_CMD_RESET) {
-		log_info("guest requested a reset through the i8042 controller");
-		vm_request_stop(vm, VM_STATUS_OK);
-		return;
-	}
-	/* ACPI S5 through the FADT's sleep control register: power off. */
-	if (port == ACPI_SLEEP_CONTROL_PORT && is_write && size == 1 &&
-	    (data[0] & ACPI_SLEEP_CTL_SLP_EN) &&
-	    ((data[0] & ACPI_SLEEP_CTL_SLP_TYP_MASK) >> ACPI_SLEEP_CTL_SLP_TYP_SHIFT) ==
-		    ACPI_SLP_TYP_S5) {
-		log_info("guest powered off (ACPI S5)");
-		vm_request_stop(vm, VM_STATUS_OK);
-		return;
-	}
 	pthread_mutex_lock(&vm->dev_lock);
 	if (is_write)
-		bus_write(&vm->pio, port, data, size);
+		bus_write(bus, addr, data, len);
 	else
-		bus_read(&vm->pio, port, data, size);
+		bus_read(bus, addr, data, len);
 	pthread_mutex_unlock(&vm->dev_lock);
+}
+
+void vm_pio(struct vm *vm, uint16_t port, uint8_t *data, unsigned int size, bool is_write)
+{
+	bus_access(vm, &vm->pio, port, data, size, is_write);
 }
 
 void vm_mmio(struct vm *vm, uint64_t addr, uint8_t *data, unsigned int len, bool is_write)
 {
-	pthread_mutex_lock(&vm->dev_lock);
-	if (is_write)
-		bus_write(&vm->mmio, addr, data, len);
-	else
-		bus_read(&vm->mmio, addr, data, len);
-	pthread_mutex_unlock(&vm->dev_lock);
+	bus_access(vm, &vm->mmio, addr, data, len, is_write);
 }
 
 void vm_ioapic_eoi(struct vm *vm, uint8_t vector)
@@ -252,19 +239,43 @@ static const struct bus_ops com1_bus_ops = { .read = com1_read, .write = com1_wr
 /*
  * A minimal i8042: status "nothing to read, ready for a command", data 0.
  * Enough for Linux's reboot=k path (which polls the status first); Linux's
- * keyboard driver finds no working controller and moves on. The reset
- * command itself is handled in vm_pio().
+ * keyboard driver finds no working controller and moves on. Its one command
+ * that matters is 0xfe, pulse the reset line: the guest's way to reboot.
  */
-static void i8042_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
+static void zero_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
 {
 	memset(data, 0, len);
 }
 
-static void i8042_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
+static void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
 {
+	if (len == 1 && data[0] == I8042_CMD_RESET) {
+		log_info("guest requested a reset through the i8042 controller");
+		vm_request_stop(opaque, VM_STATUS_OK);
+	}
 }
 
-static const struct bus_ops i8042_bus_ops = { .read = i8042_read, .write = i8042_write };
+static const struct bus_ops i8042_data_ops = { .read = zero_read };
+static const struct bus_ops i8042_cmd_ops = { .read = zero_read, .write = i8042_cmd_write };
+
+/*
+ * The FADT's sleep control register (hardware-reduced ACPI): S5 with SLP_EN
+ * powers the machine off. Other sleep states are not offered (the DSDT has
+ * only \_S5_), so other writes, and the status register, are ignored.
+ */
+static void acpi_sleep_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
+{
+	uint8_t v = data[0];
+
+	if (off != 0 || len != 1 || !(v & ACPI_SLEEP_CTL_SLP_EN))
+		return;
+	if (((v & ACPI_SLEEP_CTL_SLP_TYP_MASK) >> ACPI_SLEEP_CTL_SLP_TYP_SHIFT) == ACPI_SLP_TYP_S5) {
+		log_info("guest powered off (ACPI S5)");
+		vm_request_stop(opaque, VM_STATUS_OK);
+	}
+}
+
+static const struct bus_ops acpi_sleep_ops = { .read = zero_read, .write = acpi_sleep_write };
 
 static void ioapic_bus_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
 {
@@ -406,11 +417,11 @@ static int setup_devices(struct vm *vm)
 	r = bus_register(&vm->pio, COM1_PORT, SERIAL16550_NR_REGS, &com1_bus_ops, &vm->com1,
 			 "com1");
 	if (!r)
-		r = bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_bus_ops, vm, "i8042");
+		r = bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, vm, "i8042");
 	if (!r)
-		r = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_bus_ops, vm, "i8042");
+		r = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, vm, "i8042");
 	if (!r)
-		r = bus_register(&vm->pio, ACPI_SLEEP_CONTROL_PORT, 2, &i8042_bus_ops, vm,
+		r = bus_register(&vm->pio, ACPI_SLEEP_CONTROL_PORT, 2, &acpi_sleep_ops, vm,
 				 "acpi-sleep");
 	if (!r)
 		r = bus_register(&vm->mmio, LAYOUT_IOAPIC, LAYOUT_IOAPIC_SIZE, &ioapic_bus_ops,
