@@ -315,16 +315,26 @@ static const struct {
 	u16 off, len;
 	const char *name;
 } ro_fields[] = {
-	{ 0x1f1, 1, "setup_sects" },        { 0x1f4, 4, "syssize" },
-	{ 0x1fe, 2, "boot_flag" },          { 0x200, 2, "jump" },
-	{ 0x202, 4, "header" },             { 0x206, 2, "version" },
-	{ 0x20c, 2, "start_sys_seg" },      { 0x20e, 2, "kernel_version" },
-	{ 0x22c, 4, "initrd_addr_max" },    { 0x230, 4, "kernel_alignment" },
-	{ 0x234, 1, "relocatable_kernel" }, { 0x235, 1, "min_alignment" },
-	{ 0x236, 2, "xloadflags" },         { 0x238, 4, "cmdline_size" },
-	{ 0x248, 4, "payload_offset" },     { 0x24c, 4, "payload_length" },
-	{ 0x258, 8, "pref_address" },       { 0x260, 4, "init_size" },
-	{ 0x264, 4, "handover_offset" },    { 0x268, 4, "kernel_info_offset" },
+	{0x1f1, 1, "setup_sects"},
+	{0x1f4, 4, "syssize"},
+	{0x1fe, 2, "boot_flag"},
+	{0x200, 2, "jump"},
+	{0x202, 4, "header"},
+	{0x206, 2, "version"},
+	{0x20c, 2, "start_sys_seg"},
+	{0x20e, 2, "kernel_version"},
+	{0x22c, 4, "initrd_addr_max"},
+	{0x230, 4, "kernel_alignment"},
+	{0x234, 1, "relocatable_kernel"},
+	{0x235, 1, "min_alignment"},
+	{0x236, 2, "xloadflags"},
+	{0x238, 4, "cmdline_size"},
+	{0x248, 4, "payload_offset"},
+	{0x24c, 4, "payload_length"},
+	{0x258, 8, "pref_address"},
+	{0x260, 4, "init_size"},
+	{0x264, 4, "handover_offset"},
+	{0x268, 4, "kernel_info_offset"},
 };
 
 static void check_boot_params(void)
@@ -485,8 +495,8 @@ static void check_e820(void)
 	e820_n = n;
 	if (bios) {
 		e820_n = e820_sanitize();
-		tap_diag("e820: %u entries from the BIOS, %u after dropping empty ones and sorting", n,
-			 e820_n);
+		tap_diag("e820: %u entries from the BIOS, %u after dropping empty ones and sorting",
+			 n, e820_n);
 	}
 	for (unsigned int i = 0; i < e820_n; i++) {
 		u64 s = e820[i].addr, e = s + e820[i].size;
@@ -565,15 +575,15 @@ static void check_e820(void)
 				break;
 			}
 			if (got[i].s != want[i].s || got[i].e != want[i].e) {
-				tap_fail("RAM [%#lx, %#lx), expected [%#lx, %#lx)", got[i].s, got[i].e,
-					 want[i].s, want[i].e);
+				tap_fail("RAM [%#lx, %#lx), expected [%#lx, %#lx)", got[i].s,
+					 got[i].e, want[i].s, want[i].e);
 				break;
 			}
 		}
 		if (low > EBDA && !covered(EBDA, HIGH_MEMORY, E820_RESERVED))
 			tap_fail("[%#lx, %#lx) is not all reserved", EBDA, HIGH_MEMORY);
-		tap_end("e820: RAM matches tg.mem=%lu: low RAM ends at %#lx, high RAM %#lx bytes", mem,
-			low, mem > LOW_RAM_MAX ? mem - LOW_RAM_MAX : 0);
+		tap_end("e820: RAM matches tg.mem=%lu: low RAM ends at %#lx, high RAM %#lx bytes",
+			mem, low, mem > LOW_RAM_MAX ? mem - LOW_RAM_MAX : 0);
 	}
 }
 
@@ -727,7 +737,7 @@ void run_boot_checks(void)
 
 void run_poke_checks(void)
 {
-	static const u64 mmio[] = { 0xd0000000UL, 0xfe000000UL };
+	static const u64 mmio[] = {0xd0000000UL, 0xfe000000UL};
 	u32 v;
 
 	tap_begin();

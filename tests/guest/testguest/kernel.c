@@ -55,13 +55,12 @@ u8 rx_buf[RX_RING_SIZE] __attribute__((section(".noinit")));
 static struct idt_gate idt[256] __attribute__((aligned(16), section(".noinit")));
 /* In .data, not .bss: zeroing 8 KiB at CPL0 costs more than loading it. */
 static struct tss tss __attribute__((aligned(16), section(".data.tss"))) = {
-	.rsp = { (u64)boot_stack_top },
-	.ist = { (u64)df_stack_top }, /* IST1: #DF */
+	.rsp = {(u64)boot_stack_top},
+	.ist = {(u64)df_stack_top}, /* IST1: #DF */
 	.iomap_base = __builtin_offsetof(struct tss, iomap),
 	.iomap_end = 0xff,
 };
 static u64 lapic_base;
-
 
 void kmain(void) __attribute__((noreturn));
 void trap(struct trap_frame *f);
@@ -105,7 +104,7 @@ static void idt_load(void)
 	static const struct {
 		u16 limit;
 		u64 base;
-	} __attribute__((packed)) ptr = { sizeof(idt) - 1, (u64)idt };
+	} __attribute__((packed)) ptr = {sizeof(idt) - 1, (u64)idt};
 
 	__asm__ volatile("lidt %0" : : "m"(ptr));
 }
@@ -150,7 +149,7 @@ static void triple_fault(void)
 	static const struct {
 		u16 limit;
 		u64 base;
-	} __attribute__((packed)) none = { 0, 0 };
+	} __attribute__((packed)) none = {0, 0};
 
 	/* With no IDT, the #UD becomes #GP, then #DF, then a triple fault. */
 	__asm__ volatile("lidt %0; ud2" : : "m"(none));
@@ -159,8 +158,8 @@ static void triple_fault(void)
 }
 
 static const char *const exc_names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS",
-	"#NP", "#SS", "#GP", "#PF", "(15)", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+	"#DE", "#DB", "NMI", "#BP", "#OF",  "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "(15)", "#MF", "#AC", "#MC", "#XM", "#VE",	  "#CP",
 };
 
 static void bail(struct trap_frame *f) __attribute__((noreturn));
@@ -225,7 +224,7 @@ static void echo_setup(void)
 	if (!(msr & (1 << 11)))
 		wrmsr(0x1b, msr | (1 << 11));
 	lapic_base = msr & 0x000ffffffffff000UL;
-	wr32(lapic_base + 0x80, 0);                     /* TPR: accept everything */
+	wr32(lapic_base + 0x80, 0);			  /* TPR: accept everything */
 	wr32(lapic_base + 0xf0, 0x100 | TG_VEC_SPURIOUS); /* SVR: software-enable */
 	apic_id = rd32(lapic_base + 0x20) >> 24;
 	/* IOAPIC pin 4: fixed, physical destination, edge, active high, unmasked. */
@@ -234,7 +233,7 @@ static void echo_setup(void)
 	wr32(ioapic, 0x18);
 	wr32(ioapic + 0x10, TG_VEC_UART);
 	outb(COM1 + UART_IER, 0x01); /* received data available */
-	uart_irq();                  /* what arrived before IER was set */
+	uart_irq();		     /* what arrived before IER was set */
 }
 
 static void serve(struct trap_frame *f)

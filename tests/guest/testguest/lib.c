@@ -100,7 +100,7 @@ static void put_num(struct out *o, u64 v, unsigned int base, bool upper, bool ne
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct out o = { buf, size, 0 };
+	struct out o = {buf, size, 0};
 
 	for (; *fmt; fmt++) {
 		bool zero = false, left = false, alt = false;
@@ -170,16 +170,17 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			break;
 		}
 		case 'u':
-			put_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned int), 10, false, false,
-				width, zero, left, NULL);
+			put_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned int), 10, false,
+				false, width, zero, left, NULL);
 			break;
 		case 'x':
 		case 'X':
-			put_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned int), 16, *fmt == 'X',
-				false, width, zero, left, alt ? "0x" : NULL);
+			put_num(&o, lng ? va_arg(ap, u64) : va_arg(ap, unsigned int), 16,
+				*fmt == 'X', false, width, zero, left, alt ? "0x" : NULL);
 			break;
 		case 'p':
-			put_num(&o, (u64)va_arg(ap, void *), 16, false, false, width, zero, left, "0x");
+			put_num(&o, (u64)va_arg(ap, void *), 16, false, false, width, zero, left,
+				"0x");
 			break;
 		case '%':
 			put(&o, '%');
@@ -310,7 +311,8 @@ void crc32_init(void)
 	}
 	for (u32 i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+			crc_tab[t][i] =
+				(crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
 }
 
 u32 crc32(u32 crc, const void *p, size_t n)

@@ -238,10 +238,10 @@ static inline void wr64(u64 a, u64 v)
 /* ---- receive ring: the CPL0 interrupt handler fills it, CPL3 drains it ---- */
 #define RX_RING_SIZE 65536 /* power of two */
 struct rx_ring {
-	volatile u32 head;      /* written by the producer (CPL0 IRQ handler) */
-	volatile u32 tail;      /* written by the consumer (CPL3) */
+	volatile u32 head;	/* written by the producer (CPL0 IRQ handler) */
+	volatile u32 tail;	/* written by the consumer (CPL3) */
 	volatile u32 throttled; /* producer cleared IER (ring full or budget spent) */
-	volatile u32 irqs;      /* UART interrupts taken */
+	volatile u32 irqs;	/* UART interrupts taken */
 };
 extern struct rx_ring rx_ring;
 extern u8 rx_buf[RX_RING_SIZE];
@@ -251,8 +251,8 @@ enum kreq_code {
 	KREQ_NONE,
 	KREQ_TRIPLE_FAULT, /* end the VM by a triple fault */
 	KREQ_ECHO_SETUP,   /* LAPIC, IOAPIC pin 4, UART IER=RDA, then IF=1 at CPL3 */
-	KREQ_WAIT,         /* sti; hlt until an interrupt, unless the ring has data */
-	KREQ_FLUSH_TLB,    /* reload CR3 after CPL3 changed the page tables */
+	KREQ_WAIT,	   /* sti; hlt until an interrupt, unless the ring has data */
+	KREQ_FLUSH_TLB,	   /* reload CR3 after CPL3 changed the page tables */
 };
 struct kreq {
 	volatile u32 code;

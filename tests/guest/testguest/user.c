@@ -11,8 +11,9 @@ struct tg_config cfg;
 u64 bp_addr;
 
 static const char *const mode_names[] = {
-	[MODE_BOOT] = "boot",   [MODE_ECHO] = "echo", [MODE_REBOOT] = "reboot",
-	[MODE_TRIPLEFAULT] = "triplefault", [MODE_POKE] = "poke",
+	[MODE_BOOT] = "boot",	  [MODE_ECHO] = "echo",
+	[MODE_REBOOT] = "reboot", [MODE_TRIPLEFAULT] = "triplefault",
+	[MODE_POKE] = "poke",
 };
 
 /* ---- TAP ---- */
@@ -278,7 +279,7 @@ static void vm_triple_fault(void)
 
 void vm_reset(void)
 {
-	outb(0xf4, 0);    /* QEMU isa-debug-exit (exit status 1); unclaimed on lmigtester */
+	outb(0xf4, 0);	  /* QEMU isa-debug-exit (exit status 1); unclaimed on lmigtester */
 	outb(0x64, 0xfe); /* i8042: pulse the reset line */
 	for (int i = 0; i < 1000; i++)
 		inb(0x80);
