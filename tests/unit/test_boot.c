@@ -11,40 +11,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <elf.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
+#include "common/fixtures.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- helpers ---- */
-
-static struct gmem *new_gmem(uint64_t size)
-{
-	struct gmem *gm = test_calloc(1, sizeof(*gm));
-
-	assert_int_equal(gmem_layout(gm, size), 0);
-	assert_int_equal(gmem_map(gm), 0);
-	return gm;
-}
-
-static void free_gmem(struct gmem *gm)
-{
-	gmem_unmap(gm);
-	test_free(gm);
-}
-
-static uint64_t read_u64(struct gmem *gm, uint64_t gpa)
-{
-	uint64_t v = 0;
-
-	assert_int_equal(gmem_read(gm, gpa, &v, sizeof(v)), 0);
-	return v;
-}
+/* ---- boot_e820_from_banks ---- */
 
 static void assert_e820(const struct e820_entry *e, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -53,160 +27,20 @@ static void assert_e820(const struct e820_entry *e, uint64_t addr, uint64_t size
 	assert_int_equal(e->type, type);
 }
 
-/* ---- synthetic bzImage (offsets from boot.rst) ---- */
-
-#define OFF_SETUP_SECTS 0x1f1
-#define OFF_BOOT_FLAG 0x1fe
-#define OFF_HDR_LEN 0x201
-#define OFF_HEADER 0x202
-#define OFF_VERSION 0x206
-#define OFF_TYPE_OF_LOADER 0x210
-#define OFF_LOADFLAGS 0x211
-#define OFF_CODE32_START 0x214
-#define OFF_RAMDISK_IMAGE 0x218
-#define OFF_RAMDISK_SIZE 0x21c
-#define OFF_HEAP_END_PTR 0x224
-#define OFF_CMD_LINE_PTR 0x228
-#define OFF_INITRD_ADDR_MAX 0x22c
-#define OFF_XLOADFLAGS 0x236
-#define OFF_CMDLINE_SIZE 0x238
-#define OFF_INIT_SIZE 0x260
-#define HDR_END_FULL 0x26c
-#define HDR_LEN_FULL (HDR_END_FULL - 0x202)
-#define OFF_E820_ENTRIES 0x1e8
-#define OFF_E820_TABLE 0x2d0
-
-#define BZ_PAYLOAD 8192
-#define BZ_SETUP_SECTS 4
-#define BZ_SETUP_SIZE ((BZ_SETUP_SECTS + 1) * 512)
-#define BZ_LEN (BZ_SETUP_SIZE + BZ_PAYLOAD)
-#define BZ_INIT_SIZE 0x40000
-
-struct bz_opts {
-	uint16_t version;
-	uint16_t xloadflags;
-	uint32_t cmdline_size;
-	uint32_t init_size;
-	uint32_t initrd_addr_max;
-	uint8_t hdr_len;
-};
-
-static const struct bz_opts bz_default = {
-	.version = 0x020f,
-	.xloadflags = XLF_KERNEL_64,
-	.cmdline_size = 2047,
-	.init_size = BZ_INIT_SIZE,
-	.initrd_addr_max = 0x7fffffff,
-	.hdr_len = HDR_LEN_FULL,
-};
-
-static void put16(uint8_t *p, uint16_t v)
+/* ram bytes (1 MiB to 3 GiB): RAM below the EBDA, the EBDA and BIOS area, RAM from 1 MiB. */
+static void check_e820_below_3g(const struct e820_entry *t, uint64_t ram)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	assert_e820(&t[0], 0, 0x9fc00, E820_RAM);
+	assert_e820(&t[1], 0x9fc00, 0x100000 - 0x9fc00, E820_RESERVED);
+	assert_e820(&t[2], MiB(1), ram - MiB(1), E820_RAM);
 }
 
-static void put32(uint8_t *p, uint32_t v)
+/* 5 GiB: RAM up to the MMIO hole at 3 GiB, the other 2 GiB from 4 GiB. */
+static void check_e820_5g(const struct e820_entry *t)
 {
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
+	check_e820_below_3g(t, GiB(3));
+	assert_e820(&t[3], GiB(4), GiB(2), E820_RAM);
 }
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/*
- * A bzImage of BZ_LEN bytes: a boot sector of 0xff, every header byte the
- * loader does not interpret set to a pattern (so that a copy of the wrong
- * length shows), 0xcc filler in the rest of the setup sectors, and a
- * patterned payload.
- */
-static uint8_t *make_bzimage(const struct bz_opts *o)
-{
-	uint8_t *img = test_malloc(BZ_LEN);
-	unsigned int i;
-
-	memset(img, 0xff, OFF_SETUP_SECTS);
-	for (i = OFF_SETUP_SECTS; i < HDR_END_FULL; i++)
-		img[i] = (uint8_t)(0x40 + i);
-	memset(img + HDR_END_FULL, 0xcc, BZ_SETUP_SIZE - HDR_END_FULL);
-	img[OFF_SETUP_SECTS] = BZ_SETUP_SECTS;
-	put16(img + OFF_BOOT_FLAG, 0xaa55);
-	img[0x200] = 0xeb;
-	img[OFF_HDR_LEN] = o->hdr_len;
-	memcpy(img + OFF_HEADER, "HdrS", 4);
-	put16(img + OFF_VERSION, o->version);
-	img[OFF_TYPE_OF_LOADER] = 0;
-	/* QUIET and KEEP_SEGMENTS set, to see the loader clear them. */
-	img[OFF_LOADFLAGS] = LOADFLAG_LOADED_HIGH | LOADFLAG_QUIET | LOADFLAG_KEEP_SEGMENTS;
-	put32(img + OFF_CODE32_START, 0x100000);
-	put32(img + OFF_RAMDISK_IMAGE, 0);
-	put32(img + OFF_RAMDISK_SIZE, 0);
-	put16(img + OFF_HEAP_END_PTR, 0);
-	put32(img + OFF_CMD_LINE_PTR, 0);
-	put32(img + OFF_INITRD_ADDR_MAX, o->initrd_addr_max);
-	put16(img + OFF_XLOADFLAGS, o->xloadflags);
-	put32(img + OFF_CMDLINE_SIZE, o->cmdline_size);
-	put32(img + OFF_INIT_SIZE, o->init_size);
-	for (i = 0; i < BZ_PAYLOAD; i++)
-		img[BZ_SETUP_SIZE + i] = (uint8_t)(i * 13 + 5);
-	return img;
-}
-
-static uint8_t *make_initrd(size_t len)
-{
-	uint8_t *p = test_malloc(len);
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (uint8_t)(i * 3 + 1);
-	return p;
-}
-
-/* ---- synthetic ELF vmlinux: one PT_LOAD at 16 MiB ---- */
-
-#define ELF_LEN 0x3000
-#define ELF_PADDR 0x1000000ULL
-#define ELF_FILESZ 0x2000
-#define ELF_MEMSZ 0x5000
-
-static uint8_t *make_elf(uint64_t paddr)
-{
-	uint8_t *img = test_calloc(1, ELF_LEN);
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph;
-	size_t i;
-
-	memset(&eh, 0, sizeof(eh));
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
-	eh.e_version = EV_CURRENT;
-	eh.e_entry = paddr + 0x40;
-	eh.e_phoff = sizeof(eh);
-	eh.e_ehsize = sizeof(eh);
-	eh.e_phentsize = sizeof(ph);
-	eh.e_phnum = 1;
-	memcpy(img, &eh, sizeof(eh));
-	memset(&ph, 0, sizeof(ph));
-	ph.p_type = PT_LOAD;
-	ph.p_offset = 0x1000;
-	ph.p_vaddr = 0xffffffff81000000ULL;
-	ph.p_paddr = paddr;
-	ph.p_filesz = ELF_FILESZ;
-	ph.p_memsz = ELF_MEMSZ;
-	memcpy(img + sizeof(eh), &ph, sizeof(ph));
-	for (i = 0x1000; i < ELF_LEN; i++)
-		img[i] = (uint8_t)(i * 5 + 2);
-	return img;
-}
-
-/* ---- boot_e820_from_banks ---- */
 
 static void test_e820_256m(void **state)
 {
@@ -216,9 +50,7 @@ static void test_e820_256m(void **state)
 	(void)state;
 	assert_int_equal(gmem_layout(&gm, MiB(256)), 0);
 	assert_int_equal(boot_e820_from_banks(&gm, t, ARRAY_SIZE(t)), 3);
-	assert_e820(&t[0], 0, 0x9fc00, E820_RAM);
-	assert_e820(&t[1], 0x9fc00, 0x100000 - 0x9fc00, E820_RESERVED);
-	assert_e820(&t[2], 0x100000, MiB(256) - 0x100000, E820_RAM);
+	check_e820_below_3g(t, MiB(256));
 }
 
 static void test_e820_5g(void **state)
@@ -229,10 +61,7 @@ static void test_e820_5g(void **state)
 	(void)state;
 	assert_int_equal(gmem_layout(&gm, GiB(5)), 0);
 	assert_int_equal(boot_e820_from_banks(&gm, t, ARRAY_SIZE(t)), 4);
-	assert_e820(&t[0], 0, 0x9fc00, E820_RAM);
-	assert_e820(&t[1], 0x9fc00, 0x60400, E820_RESERVED);
-	assert_e820(&t[2], MiB(1), GiB(3) - MiB(1), E820_RAM);
-	assert_e820(&t[3], GiB(4), GiB(2), E820_RAM);
+	check_e820_5g(t);
 	/* No entry reaches into the MMIO hole. */
 	assert_true(t[2].addr + t[2].size <= LAYOUT_MMIO_HOLE_START);
 }
@@ -255,7 +84,7 @@ static void test_e820_small_ram(void **state)
 	/* One page above 1 MiB. */
 	assert_int_equal(gmem_layout(&gm, MiB(1) + 4096), 0);
 	assert_int_equal(boot_e820_from_banks(&gm, t, ARRAY_SIZE(t)), 3);
-	assert_e820(&t[2], MiB(1), 4096, E820_RAM);
+	check_e820_below_3g(t, MiB(1) + 4096);
 }
 
 static void test_e820_table_too_small(void **state)
@@ -283,90 +112,104 @@ static void test_e820_table_too_small(void **state)
 
 /* ---- boot_place_initrd ---- */
 
-static void test_initrd_preferred_address(void **state)
+#define INITRD_CASE_FMT "initrd of 0x%llx bytes in 0x%llx of RAM, max 0x%llx, kernel end 0x%llx"
+#define INITRD_CASE_ARGS(ram, size, max, kernel_end)                                               \
+	(unsigned long long)(size), (unsigned long long)(ram), (unsigned long long)(max),          \
+		(unsigned long long)(kernel_end)
+
+/* boot_place_initrd() in a layout of ram bytes (*gm) returns want_r; the address it chose. */
+static uint64_t place_initrd(struct gmem *gm, uint64_t ram, uint64_t size, uint64_t max,
+			     uint64_t kernel_end, int want_r)
+{
+	uint64_t addr = 0;
+	int r;
+
+	assert_int_equal(gmem_layout(gm, ram), 0);
+	r = boot_place_initrd(gm, size, max, kernel_end, &addr);
+	if (r != want_r)
+		fail_msg(INITRD_CASE_FMT ": returned %d, expected %d",
+			 INITRD_CASE_ARGS(ram, size, max, kernel_end), r, want_r);
+	return addr;
+}
+
+/*
+ * The initrd goes to want, which also has to keep the contract of boot.h:
+ * page-aligned, above the kernel, inside the first bank and below
+ * initrd_addr_max.
+ */
+static void expect_initrd_at(uint64_t ram, uint64_t size, uint64_t max, uint64_t kernel_end,
+			     uint64_t want)
 {
 	struct gmem gm;
-	uint64_t addr = 0;
+	uint64_t addr = place_initrd(&gm, ram, size, max, kernel_end, 0);
 
+	if (addr != want)
+		fail_msg(INITRD_CASE_FMT ": at 0x%llx, expected 0x%llx",
+			 INITRD_CASE_ARGS(ram, size, max, kernel_end), (unsigned long long)addr,
+			 (unsigned long long)want);
+	assert_int_equal(addr % 4096, 0);
+	assert_true(addr >= kernel_end);
+	assert_true(addr + size <= gmem_bank_end(&gm, 0));
+	assert_true(addr + size - 1 <= max);
+}
+
+static void expect_initrd_refused(uint64_t ram, uint64_t size, uint64_t max, uint64_t kernel_end,
+				  int want)
+{
+	struct gmem gm;
+
+	place_initrd(&gm, ram, size, max, kernel_end, want);
+}
+
+static void test_initrd_preferred_address(void **state)
+{
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(1)), 0);
-	assert_int_equal(boot_place_initrd(&gm, MiB(16), 0x7fffffff, MiB(1) + MiB(32), &addr), 0);
-	assert_int_equal(addr, 0x0f000000);
-	assert_int_equal(addr, LAYOUT_INITRD);
+	assert_int_equal(LAYOUT_INITRD, 0x0f000000);
+	expect_initrd_at(GiB(1), MiB(16), 0x7fffffff, MiB(1) + MiB(32), 0x0f000000);
 	/* With 5 GiB the first bank ends at 3 GiB; still the preferred address. */
-	assert_int_equal(gmem_layout(&gm, GiB(5)), 0);
-	assert_int_equal(boot_place_initrd(&gm, MiB(100), 0xffffffff, MiB(20), &addr), 0);
-	assert_int_equal(addr, LAYOUT_INITRD);
+	expect_initrd_at(GiB(5), MiB(100), 0xffffffff, MiB(20), LAYOUT_INITRD);
 	/* initrd_addr_max allowing exactly [0x0f000000, 0x0f000000 + size). */
-	assert_int_equal(gmem_layout(&gm, GiB(1)), 0);
-	assert_int_equal(boot_place_initrd(&gm, MiB(1), LAYOUT_INITRD + MiB(1) - 1, MiB(2), &addr),
-			 0);
-	assert_int_equal(addr, LAYOUT_INITRD);
+	expect_initrd_at(GiB(1), MiB(1), LAYOUT_INITRD + MiB(1) - 1, MiB(2), LAYOUT_INITRD);
 }
 
 static void test_initrd_high_in_small_ram(void **state)
 {
-	const uint64_t size = MiB(8) + 123, kernel_end = MiB(1) + MiB(20);
-	struct gmem gm;
-	uint64_t addr = 0;
+	const uint64_t size = MiB(8) + 123;
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, MiB(128)), 0);
-	assert_int_equal(boot_place_initrd(&gm, size, 0x7fffffff, kernel_end, &addr), 0);
-	assert_int_equal(addr % 4096, 0);
-	assert_true(addr + size <= MiB(128));
-	assert_true(addr >= kernel_end);
 	/* As high as possible: less than a page left above it. */
-	assert_true(MiB(128) - (addr + size) < 4096);
-	assert_int_equal(addr, (MiB(128) - size) & ~0xfffULL);
+	expect_initrd_at(MiB(128), size, 0x7fffffff, MiB(1) + MiB(20),
+			 (MiB(128) - size) & ~0xfffULL);
 }
 
 static void test_initrd_addr_max_below_ram(void **state)
 {
 	const uint64_t size = MiB(4) + 1;
-	struct gmem gm;
-	uint64_t addr = 0;
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(1)), 0);
 	/* The kernel takes initrds only below 128 MiB. */
-	assert_int_equal(boot_place_initrd(&gm, size, 0x07ffffff, MiB(2), &addr), 0);
-	assert_int_equal(addr % 4096, 0);
-	assert_true(addr + size - 1 <= 0x07ffffff);
-	assert_true(addr >= MiB(2));
-	assert_int_equal(addr, (0x08000000 - size) & ~0xfffULL);
+	expect_initrd_at(GiB(1), size, 0x07ffffff, MiB(2), (0x08000000 - size) & ~0xfffULL);
 	/* 0x37ffffff, the default for old kernels, leaves the preferred address usable. */
-	assert_int_equal(boot_place_initrd(&gm, size, 0x37ffffff, MiB(2), &addr), 0);
-	assert_int_equal(addr, LAYOUT_INITRD);
+	expect_initrd_at(GiB(1), size, 0x37ffffff, MiB(2), LAYOUT_INITRD);
 }
 
 static void test_initrd_kernel_above_preferred(void **state)
 {
-	struct gmem gm;
-	uint64_t addr = 0;
-
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(1)), 0);
 	/* A kernel reaching past 0x0f000000: the initrd goes above it. */
-	assert_int_equal(boot_place_initrd(&gm, MiB(16), 0x7fffffff, 0x10000000, &addr), 0);
-	assert_int_equal(addr, GiB(1) - MiB(16));
-	assert_true(addr >= 0x10000000);
+	expect_initrd_at(GiB(1), MiB(16), 0x7fffffff, 0x10000000, GiB(1) - MiB(16));
 }
 
 static void test_initrd_no_room(void **state)
 {
-	struct gmem gm;
-	uint64_t addr = 0;
-
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, MiB(128)), 0);
 	/* Larger than RAM. */
-	assert_int_equal(boot_place_initrd(&gm, MiB(200), 0x7fffffff, MiB(2), &addr), -ENOSPC);
-	assert_int_equal(boot_place_initrd(&gm, UINT64_MAX, 0x7fffffff, MiB(2), &addr), -ENOSPC);
+	expect_initrd_refused(MiB(128), MiB(200), 0x7fffffff, MiB(2), -ENOSPC);
+	expect_initrd_refused(MiB(128), UINT64_MAX, 0x7fffffff, MiB(2), -ENOSPC);
 	/* Fits in RAM, but not above the kernel. */
-	assert_int_equal(boot_place_initrd(&gm, MiB(16), 0x7fffffff, MiB(120), &addr), -ENOSPC);
+	expect_initrd_refused(MiB(128), MiB(16), 0x7fffffff, MiB(120), -ENOSPC);
 	/* Fits in RAM, but not below initrd_addr_max. */
-	assert_int_equal(boot_place_initrd(&gm, MiB(16), MiB(8) - 1, MiB(2), &addr), -ENOSPC);
+	expect_initrd_refused(MiB(128), MiB(16), MiB(8) - 1, MiB(2), -ENOSPC);
 }
 
 static void test_initrd_size_zero(void **state)
@@ -389,13 +232,8 @@ static void test_initrd_size_zero(void **state)
  */
 static void test_initrd_addr_max_no_limit(void **state)
 {
-	struct gmem gm;
-	uint64_t addr = 0;
-
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(1)), 0);
-	assert_int_equal(boot_place_initrd(&gm, MiB(16), UINT64_MAX, MiB(2), &addr), 0);
-	assert_int_equal(addr, LAYOUT_INITRD);
+	expect_initrd_at(GiB(1), MiB(16), UINT64_MAX, MiB(2), LAYOUT_INITRD);
 }
 
 /* ---- boot_gdt_entries ---- */
@@ -555,21 +393,127 @@ static void test_page_tables_no_ram(void **state)
 
 /* ---- boot_load ---- */
 
+/* The bzImage the boot_load() tests start from: 8 KiB of payload, init_size 256 KiB. */
+#define BZ_PAYLOAD 8192
+#define BZ_INIT_SIZE 0x40000
+
+static struct bz_opts boot_bz(void)
+{
+	struct bz_opts o = bz_defaults;
+
+	o.payload = BZ_PAYLOAD;
+	o.init_size = BZ_INIT_SIZE;
+	o.xloadflags = XLF_KERNEL_64;
+	/* QUIET and KEEP_SEGMENTS set, to see the loader clear them. */
+	o.loadflags = LOADFLAG_LOADED_HIGH | LOADFLAG_QUIET | LOADFLAG_KEEP_SEGMENTS;
+	return o;
+}
+
+/* The ELF vmlinux: one PT_LOAD with 8 KiB of data and 20 KiB of memory, entry at +0x40. */
+#define ELF_PADDR 0x1000000ULL
+#define ELF_FILESZ 0x2000
+#define ELF_MEMSZ 0x5000
+
+/* One boot_load() run: what goes in, guest memory, and what comes out. */
 struct loaded {
+	struct boot_config bc;
 	struct gmem *gm;
+	uint8_t *img, *initrd; /* the kernel and initrd bc points at, test_malloc'd */
 	struct boot_entry entry;
-	uint8_t bp[4096];
+	uint8_t bp[4096]; /* the zero page, read back after a successful load */
 	char err[512];
 	int r;
 };
 
-static void do_load(struct loaded *l, const struct boot_config *bc)
+/* img (of len bytes) in ram bytes of guest memory, with an empty command line and no initrd. */
+static void load_init(struct loaded *l, enum boot_protocol proto, uint64_t ram, const char *name,
+		      uint8_t *img, size_t len)
+{
+	memset(l, 0, sizeof(*l));
+	l->gm = new_gmem(ram);
+	l->img = img;
+	l->bc.protocol = proto;
+	l->bc.kernel_name = name;
+	l->bc.kernel = img;
+	l->bc.kernel_len = len;
+	l->bc.cmdline = "";
+}
+
+/* A bzImage called "bzImage", built from o. */
+static void load_init_bz_opts(struct loaded *l, enum boot_protocol proto, uint64_t ram,
+			      const struct bz_opts *o)
+{
+	size_t len;
+	uint8_t *img = make_bzimage(o, &len);
+
+	load_init(l, proto, ram, "bzImage", img, len);
+}
+
+/* The same with boot_bz(). */
+static void load_init_bz(struct loaded *l, enum boot_protocol proto, uint64_t ram)
+{
+	struct bz_opts o = boot_bz();
+
+	load_init_bz_opts(l, proto, ram, &o);
+}
+
+/* An ELF called "vmlinux" loaded at paddr, in 64 MiB. */
+static void load_init_elf(struct loaded *l, enum boot_protocol proto, uint64_t paddr)
+{
+	struct elf_opts o = elf_defaults;
+
+	o.len = ELF_DATA_OFF + ELF_FILESZ;
+	o.paddr = paddr;
+	o.entry = paddr + 0x40;
+	o.filesz = ELF_FILESZ;
+	o.memsz = ELF_MEMSZ;
+	load_init(l, proto, MiB(64), "vmlinux", make_elf(&o), o.len);
+}
+
+/* A patterned initrd of len bytes. */
+static void load_set_initrd(struct loaded *l, const char *name, size_t len)
+{
+	l->initrd = new_pattern(len, 3, 1);
+	l->bc.initrd_name = name;
+	l->bc.initrd = l->initrd;
+	l->bc.initrd_len = len;
+}
+
+static void load_fini(struct loaded *l)
+{
+	free_gmem(l->gm);
+	if (l->initrd)
+		test_free(l->initrd);
+	test_free(l->img);
+}
+
+static void do_load(struct loaded *l)
 {
 	memset(&l->entry, 0xee, sizeof(l->entry));
 	memset(l->err, 0, sizeof(l->err));
-	l->r = boot_load(l->gm, bc, &l->entry, l->err, sizeof(l->err));
+	l->r = boot_load(l->gm, &l->bc, &l->entry, l->err, sizeof(l->err));
 	if (l->r == 0)
 		assert_int_equal(gmem_read(l->gm, LAYOUT_BOOT_PARAMS, l->bp, sizeof(l->bp)), 0);
+}
+
+static void load_ok(struct loaded *l)
+{
+	do_load(l);
+	if (l->r)
+		fail_msg("boot_load: %d: %s", l->r, l->err);
+}
+
+/* boot_load() fails with want and a message mentioning each string of the NULL-terminated list. */
+static void __attribute__((sentinel)) load_fails(struct loaded *l, int want, ...)
+{
+	va_list ap;
+
+	do_load(l);
+	if (l->r != want)
+		fail_msg("boot_load returned %d (%s), expected %d", l->r, l->err, want);
+	va_start(ap, want);
+	assert_vmentions(l->err, ap);
+	va_end(ap);
 }
 
 static void assert_zero(const uint8_t *p, size_t from, size_t to)
@@ -584,41 +528,42 @@ static void assert_zero(const uint8_t *p, size_t from, size_t to)
 /* Loader-owned header bytes: not expected to equal the image's. */
 static bool loader_field(size_t off)
 {
-	return off == OFF_TYPE_OF_LOADER || off == OFF_LOADFLAGS ||
-	       (off >= OFF_RAMDISK_IMAGE && off < OFF_RAMDISK_SIZE + 4) ||
-	       (off >= OFF_HEAP_END_PTR && off < OFF_HEAP_END_PTR + 2) ||
-	       (off >= OFF_CMD_LINE_PTR && off < OFF_CMD_LINE_PTR + 4);
+	return off == BZ_OFF_TYPE_OF_LOADER || off == BZ_OFF_LOADFLAGS ||
+	       (off >= BZ_OFF_RAMDISK_IMAGE && off < BZ_OFF_RAMDISK_SIZE + 4) ||
+	       (off >= BZ_OFF_HEAP_END_PTR && off < BZ_OFF_HEAP_END_PTR + 2) ||
+	       (off >= BZ_OFF_CMD_LINE_PTR && off < BZ_OFF_CMD_LINE_PTR + 4);
 }
 
 /* Zero page checks shared by the bzImage runs; hdr_end is 0x202 + image[0x201]. */
-static void check_zero_page(const struct loaded *l, const uint8_t *img, size_t hdr_end,
-			    const char *cmdline, uint64_t initrd_addr, uint64_t initrd_len)
+static void check_zero_page(const struct loaded *l, size_t hdr_end, uint64_t initrd_addr,
+			    uint64_t initrd_len)
 {
 	const struct boot_params *bp = (const void *)l->bp;
+	const char *cmdline = l->bc.cmdline;
 	size_t i;
 
 	/* The boot sector is not copied: all zero but e820_entries at 0x1e8. */
-	assert_zero(l->bp, 0, OFF_E820_ENTRIES);
-	assert_zero(l->bp, OFF_E820_ENTRIES + 1, SETUP_HEADER_OFFSET);
+	assert_zero(l->bp, 0, BZ_OFF_E820_ENTRIES);
+	assert_zero(l->bp, BZ_OFF_E820_ENTRIES + 1, SETUP_HEADER_OFFSET);
 	/* The header is copied exactly, from 0x1f1 to 0x202 + image[0x201]. */
 	for (i = SETUP_HEADER_OFFSET; i < hdr_end; i++)
-		if (!loader_field(i) && l->bp[i] != img[i])
+		if (!loader_field(i) && l->bp[i] != l->img[i])
 			fail_msg("header byte 0x%zx is 0x%02x, image has 0x%02x", i, l->bp[i],
-				 img[i]);
+				 l->img[i]);
 	/* Nothing past it, up to the e820 table. */
-	assert_zero(l->bp, hdr_end, OFF_E820_TABLE);
+	assert_zero(l->bp, hdr_end, BZ_OFF_E820_TABLE);
 	/* The loader's fields. */
-	assert_int_equal(l->bp[OFF_TYPE_OF_LOADER], 0xff);
+	assert_int_equal(l->bp[BZ_OFF_TYPE_OF_LOADER], 0xff);
 	assert_int_equal(bp->hdr.type_of_loader, 0xff);
-	assert_int_equal(get32(l->bp + OFF_CMD_LINE_PTR), LAYOUT_CMDLINE);
-	assert_int_equal(get32(l->bp + OFF_CMD_LINE_PTR), 0x20000);
+	assert_int_equal(get_le32(l->bp + BZ_OFF_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(get_le32(l->bp + BZ_OFF_CMD_LINE_PTR), 0x20000);
 	assert_int_equal(bp->ext_cmd_line_ptr, 0);
-	assert_int_equal(l->bp[OFF_LOADFLAGS] & LOADFLAG_LOADED_HIGH, LOADFLAG_LOADED_HIGH);
-	assert_int_equal(l->bp[OFF_LOADFLAGS] & (LOADFLAG_QUIET | LOADFLAG_KEEP_SEGMENTS), 0);
-	assert_int_equal(l->bp[OFF_LOADFLAGS] & LOADFLAG_CAN_USE_HEAP, LOADFLAG_CAN_USE_HEAP);
+	assert_int_equal(l->bp[BZ_OFF_LOADFLAGS] & LOADFLAG_LOADED_HIGH, LOADFLAG_LOADED_HIGH);
+	assert_int_equal(l->bp[BZ_OFF_LOADFLAGS] & (LOADFLAG_QUIET | LOADFLAG_KEEP_SEGMENTS), 0);
+	assert_int_equal(l->bp[BZ_OFF_LOADFLAGS] & LOADFLAG_CAN_USE_HEAP, LOADFLAG_CAN_USE_HEAP);
 	assert_int_equal(bp->hdr.heap_end_ptr, 0xfe00);
-	assert_int_equal(get32(l->bp + OFF_RAMDISK_IMAGE), initrd_addr);
-	assert_int_equal(get32(l->bp + OFF_RAMDISK_SIZE), initrd_len);
+	assert_int_equal(get_le32(l->bp + BZ_OFF_RAMDISK_IMAGE), initrd_addr);
+	assert_int_equal(get_le32(l->bp + BZ_OFF_RAMDISK_SIZE), initrd_len);
 	assert_int_equal(bp->ext_ramdisk_image, initrd_addr >> 32);
 	assert_int_equal(bp->ext_ramdisk_size, 0);
 	/* The command line, NUL-terminated, where cmd_line_ptr points. */
@@ -636,398 +581,258 @@ static void check_e820_256m_like(const struct loaded *l, uint64_t ram)
 {
 	const struct boot_params *bp = (const void *)l->bp;
 
-	assert_int_equal(l->bp[OFF_E820_ENTRIES], 3);
-	assert_e820(&bp->e820_table[0], 0, 0x9fc00, E820_RAM);
-	assert_e820(&bp->e820_table[1], 0x9fc00, 0x60400, E820_RESERVED);
-	assert_e820(&bp->e820_table[2], MiB(1), ram - MiB(1), E820_RAM);
+	assert_int_equal(l->bp[BZ_OFF_E820_ENTRIES], 3);
+	check_e820_below_3g(bp->e820_table, ram);
 	/* Unused entries and the rest of the page stay zero. */
-	assert_zero(l->bp, OFF_E820_TABLE + 3 * sizeof(struct e820_entry), sizeof(l->bp));
+	assert_zero(l->bp, BZ_OFF_E820_TABLE + 3 * sizeof(struct e820_entry), sizeof(l->bp));
 }
 
-static void check_kernel_payload(struct gmem *gm, const uint8_t *img)
+/* len bytes at gpa in guest memory are the same as want's. */
+static void check_guest_bytes(const struct gmem *gm, uint64_t gpa, const uint8_t *want, size_t len)
 {
-	uint8_t *buf = test_malloc(BZ_PAYLOAD);
+	uint8_t *buf = test_malloc(len);
 
-	assert_int_equal(gmem_read(gm, LAYOUT_KERNEL, buf, BZ_PAYLOAD), 0);
-	assert_memory_equal(buf, img + BZ_SETUP_SIZE, BZ_PAYLOAD);
+	assert_int_equal(gmem_read(gm, gpa, buf, len), 0);
+	assert_memory_equal(buf, want, len);
 	test_free(buf);
+}
+
+/* The bzImage's payload, at 1 MiB. */
+static void check_kernel_payload(const struct loaded *l)
+{
+	const struct bz_opts o = boot_bz();
+	const size_t setup = bz_setup_size(&o);
+
+	assert_int_equal(l->bc.kernel_len, setup + BZ_PAYLOAD);
+	check_guest_bytes(l->gm, LAYOUT_KERNEL, l->img + setup, BZ_PAYLOAD);
+}
+
+/* The boot GDT in guest memory is boot_gdt_entries()'s for proto. */
+static void check_gdt_in_memory(const struct gmem *gm, enum boot_protocol proto)
+{
+	uint64_t gdt[BOOT_GDT_ENTRIES];
+	unsigned int i;
+
+	boot_gdt_entries(proto, gdt);
+	for (i = 0; i < BOOT_GDT_ENTRIES; i++)
+		assert_int_equal(read_u64(gm, LAYOUT_BOOT_GDT + i * 8), gdt[i]);
 }
 
 static void test_load_bzimage_64(void **state)
 {
-	const char *cmdline = "console=ttyS0 reboot=k panic=-1 foo=bar";
 	const size_t initrd_len = 3 * 4096 + 17;
-	uint8_t *img = make_bzimage(&bz_default), *initrd = make_initrd(initrd_len), *buf;
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "bzImage",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.initrd_name = "initrd.cpio",
-		.initrd = initrd,
-		.initrd_len = initrd_len,
-		.cmdline = cmdline,
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
-	uint64_t gdt[BOOT_GDT_ENTRIES], i;
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	load_init_bz(&l, BOOT_PROTOCOL_64, MiB(64));
+	load_set_initrd(&l, "initrd.cpio", initrd_len);
+	l.bc.cmdline = "console=ttyS0 reboot=k panic=-1 foo=bar";
+	load_ok(&l);
 	assert_int_equal(l.entry.protocol, BOOT_PROTOCOL_64);
 	assert_int_equal(l.entry.rip, 0x100200);
 	assert_int_equal(l.entry.rsi, LAYOUT_BOOT_PARAMS);
 	assert_int_equal(l.entry.kernel_end, LAYOUT_KERNEL + BZ_INIT_SIZE);
 	/* 64 MiB: 0x0f000000 is not RAM, so the initrd goes to the top, page-aligned. */
 	assert_int_equal(l.entry.initrd_addr, (MiB(64) - initrd_len) & ~0xfffULL);
-	check_zero_page(&l, img, HDR_END_FULL, cmdline, l.entry.initrd_addr, initrd_len);
+	check_zero_page(&l, BZ_HDR_END_FULL, l.entry.initrd_addr, initrd_len);
 	check_e820_256m_like(&l, MiB(64));
-	check_kernel_payload(l.gm, img);
+	check_kernel_payload(&l);
 	/* The initrd's bytes. */
-	buf = test_malloc(initrd_len);
-	assert_int_equal(gmem_read(l.gm, l.entry.initrd_addr, buf, initrd_len), 0);
-	assert_memory_equal(buf, initrd, initrd_len);
-	test_free(buf);
+	check_guest_bytes(l.gm, l.entry.initrd_addr, l.initrd, initrd_len);
 	/* The GDT and the page tables. */
-	boot_gdt_entries(BOOT_PROTOCOL_64, gdt);
-	for (i = 0; i < BOOT_GDT_ENTRIES; i++)
-		assert_int_equal(read_u64(l.gm, LAYOUT_BOOT_GDT + i * 8), gdt[i]);
+	check_gdt_in_memory(l.gm, BOOT_PROTOCOL_64);
 	assert_int_equal(read_u64(l.gm, LAYOUT_PML4), LAYOUT_PDPT | 0x3);
 	assert_int_equal(translate(l.gm, 0x100200), 0x100200);
-
-	free_gmem(l.gm);
-	test_free(initrd);
-	test_free(img);
+	load_fini(&l);
 }
 
 /* A shorter header (image[0x201] smaller): the bytes after it are not copied. */
 static void test_load_bzimage_short_header(void **state)
 {
-	struct bz_opts o = bz_default;
-	uint8_t *img;
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "bzImage",
-		.kernel_len = BZ_LEN,
-		.cmdline = "",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct bz_opts o = boot_bz();
+	struct loaded l;
 
 	(void)state;
 	o.hdr_len = 0x62; /* up to 0x264: init_size is the last field */
-	img = make_bzimage(&o);
-	bc.kernel = img;
-	assert_int_not_equal(img[0x264], 0);
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
-	check_zero_page(&l, img, 0x264, "", 0, 0);
-	assert_zero(l.bp, 0x264, HDR_END_FULL);
+	load_init_bz_opts(&l, BOOT_PROTOCOL_64, MiB(64), &o);
+	assert_int_not_equal(l.img[0x264], 0);
+	load_ok(&l);
+	check_zero_page(&l, 0x264, 0, 0);
+	assert_zero(l.bp, 0x264, BZ_HDR_END_FULL);
 	check_e820_256m_like(&l, MiB(64));
-	free_gmem(l.gm);
-	test_free(img);
+	load_fini(&l);
 }
 
 static void test_load_bzimage_32(void **state)
 {
-	const char *cmdline = "console=ttyS0";
-	uint8_t *img = make_bzimage(&bz_default);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_32,
-		.kernel_name = "bzImage",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.cmdline = cmdline,
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
-	uint64_t gdt[BOOT_GDT_ENTRIES], i;
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	load_init_bz(&l, BOOT_PROTOCOL_32, MiB(64));
+	l.bc.cmdline = "console=ttyS0";
+	load_ok(&l);
 	assert_int_equal(l.entry.protocol, BOOT_PROTOCOL_32);
 	assert_int_equal(l.entry.rip, 0x100000);
 	assert_int_equal(l.entry.rsi, LAYOUT_BOOT_PARAMS);
 	assert_int_equal(l.entry.initrd_addr, 0);
-	check_zero_page(&l, img, HDR_END_FULL, cmdline, 0, 0);
+	check_zero_page(&l, BZ_HDR_END_FULL, 0, 0);
 	check_e820_256m_like(&l, MiB(64));
-	check_kernel_payload(l.gm, img);
-	boot_gdt_entries(BOOT_PROTOCOL_32, gdt);
-	for (i = 0; i < BOOT_GDT_ENTRIES; i++)
-		assert_int_equal(read_u64(l.gm, LAYOUT_BOOT_GDT + i * 8), gdt[i]);
+	check_kernel_payload(&l);
+	check_gdt_in_memory(l.gm, BOOT_PROTOCOL_32);
 	assert_int_equal(DESC_D(read_u64(l.gm, LAYOUT_BOOT_GDT + BOOT_CS)), 1);
-	free_gmem(l.gm);
-	test_free(img);
+	load_fini(&l);
 }
 
 /* 5 GiB: four e820 entries in the zero page, initrd at its preferred address. */
 static void test_load_bzimage_5g(void **state)
 {
-	uint8_t *img = make_bzimage(&bz_default), *initrd = make_initrd(4096);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "bzImage",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.initrd_name = "initrd",
-		.initrd = initrd,
-		.initrd_len = 4096,
-		.cmdline = "quiet",
-	};
-	struct loaded l = {.gm = new_gmem(GiB(5))};
+	struct loaded l;
 	const struct boot_params *bp = (const void *)l.bp;
 
 	(void)state;
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	load_init_bz(&l, BOOT_PROTOCOL_64, GiB(5));
+	load_set_initrd(&l, "initrd", 4096);
+	l.bc.cmdline = "quiet";
+	load_ok(&l);
 	assert_int_equal(l.entry.initrd_addr, LAYOUT_INITRD);
-	check_zero_page(&l, img, HDR_END_FULL, "quiet", LAYOUT_INITRD, 4096);
+	check_zero_page(&l, BZ_HDR_END_FULL, LAYOUT_INITRD, 4096);
 	assert_int_equal(bp->e820_entries, 4);
-	assert_e820(&bp->e820_table[0], 0, 0x9fc00, E820_RAM);
-	assert_e820(&bp->e820_table[1], 0x9fc00, 0x60400, E820_RESERVED);
-	assert_e820(&bp->e820_table[2], MiB(1), GiB(3) - MiB(1), E820_RAM);
-	assert_e820(&bp->e820_table[3], GiB(4), GiB(2), E820_RAM);
-	free_gmem(l.gm);
-	test_free(initrd);
-	test_free(img);
+	check_e820_5g(bp->e820_table);
+	load_fini(&l);
 }
 
 static void test_load_cmdline_limit(void **state)
 {
-	struct bz_opts o = bz_default;
-	uint8_t *img;
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "vmlinuz-test",
-		.kernel_len = BZ_LEN,
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct bz_opts o = boot_bz();
+	struct loaded l;
 
 	(void)state;
 	o.cmdline_size = 16;
-	img = make_bzimage(&o);
-	bc.kernel = img;
+	load_init_bz_opts(&l, BOOT_PROTOCOL_64, MiB(64), &o);
+	l.bc.kernel_name = "vmlinuz-test";
 	/* cmdline_size excludes the NUL: 16 characters are fine... */
-	bc.cmdline = "0123456789abcdef";
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	l.bc.cmdline = "0123456789abcdef";
+	load_ok(&l);
 	/* ...17 are not. */
-	bc.cmdline = "0123456789abcdefg";
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -E2BIG);
-	assert_true(strlen(l.err) > 0);
-	assert_non_null(strstr(l.err, "command line"));
-	assert_non_null(strstr(l.err, "vmlinuz-test"));
-	assert_non_null(strstr(l.err, "16"));
-	free_gmem(l.gm);
-	test_free(img);
+	l.bc.cmdline = "0123456789abcdefg";
+	load_fails(&l, -E2BIG, "command line", "vmlinuz-test", "16", NULL);
+	load_fini(&l);
 }
 
 static void test_load_initrd_does_not_fit(void **state)
 {
-	const size_t initrd_len = MiB(20);
-	uint8_t *img = make_bzimage(&bz_default), *initrd = test_calloc(1, initrd_len);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "bzImage",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.initrd_name = "big-initrd.cpio",
-		.initrd = initrd,
-		.initrd_len = initrd_len,
-		.cmdline = "console=ttyS0",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(16))};
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOSPC);
-	assert_non_null(strstr(l.err, "big-initrd.cpio"));
-	assert_non_null(strstr(l.err, "does not fit"));
-
+	load_init_bz(&l, BOOT_PROTOCOL_64, MiB(16));
+	load_set_initrd(&l, "big-initrd.cpio", MiB(20));
+	l.bc.cmdline = "console=ttyS0";
+	load_fails(&l, -ENOSPC, "big-initrd.cpio", "does not fit", NULL);
 	/* An empty initrd is refused with its name too. */
-	bc.initrd_len = 0;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -EINVAL);
-	assert_non_null(strstr(l.err, "big-initrd.cpio"));
-	free_gmem(l.gm);
-	test_free(initrd);
-	test_free(img);
+	l.bc.initrd_len = 0;
+	load_fails(&l, -EINVAL, "big-initrd.cpio", NULL);
+	load_fini(&l);
 }
 
 static void test_load_init_size_above_ram(void **state)
 {
-	struct bz_opts o = bz_default;
-	uint8_t *img;
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "bzImage",
-		.kernel_len = BZ_LEN,
-		.cmdline = "",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct bz_opts o = boot_bz();
+	struct loaded l;
 
 	(void)state;
 	o.init_size = 0x08000000; /* 128 MiB from 1 MiB, in 64 MiB of RAM */
-	img = make_bzimage(&o);
-	bc.kernel = img;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOSPC);
-	assert_non_null(strstr(l.err, "init_size"));
-	assert_non_null(strstr(l.err, "'bzImage'"));
-	assert_non_null(strstr(l.err, "128 MiB"));
+	load_init_bz_opts(&l, BOOT_PROTOCOL_64, MiB(64), &o);
+	load_fails(&l, -ENOSPC, "init_size", "'bzImage'", "128 MiB", NULL);
 	/* Exactly up to the end of RAM is fine. */
-	test_free(img);
+	test_free(l.img);
 	o.init_size = (uint32_t)(MiB(64) - LAYOUT_KERNEL);
-	img = make_bzimage(&o);
-	bc.kernel = img;
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	l.img = make_bzimage(&o, &l.bc.kernel_len);
+	l.bc.kernel = l.img;
+	load_ok(&l);
 	assert_int_equal(l.entry.kernel_end, MiB(64));
-	free_gmem(l.gm);
-	test_free(img);
+	load_fini(&l);
 }
 
 static void test_load_rejected_image(void **state)
 {
-	uint8_t *img = make_bzimage(&bz_default);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "broken.img",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.cmdline = "",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct loaded l;
 
 	(void)state;
-	memcpy(img + OFF_HEADER, "HdrX", 4);
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOEXEC);
-	assert_non_null(strstr(l.err, "broken.img"));
-	assert_non_null(strstr(l.err, "HdrS"));
+	load_init_bz(&l, BOOT_PROTOCOL_64, MiB(64));
+	l.bc.kernel_name = "broken.img";
+	memcpy(l.img + BZ_OFF_HEADER, "HdrX", 4);
+	load_fails(&l, -ENOEXEC, "broken.img", "HdrS", NULL);
 	/* A 2.11 kernel cannot use the 64-bit protocol. */
-	memcpy(img + OFF_HEADER, "HdrS", 4);
-	put16(img + OFF_VERSION, 0x020b);
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOEXEC);
-	assert_true(strlen(l.err) > 0);
-	free_gmem(l.gm);
-	test_free(img);
+	memcpy(l.img + BZ_OFF_HEADER, "HdrS", 4);
+	put_le16(l.img + BZ_OFF_VERSION, 0x020b);
+	load_fails(&l, -ENOEXEC, NULL);
+	load_fini(&l);
 }
 
 static void test_load_ram_below_1m(void **state)
 {
-	uint8_t *img = make_bzimage(&bz_default);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_32,
-		.kernel_name = "bzImage",
-		.kernel = img,
-		.kernel_len = BZ_LEN,
-		.cmdline = "",
-	};
-	struct loaded l = {.gm = new_gmem(KiB(512))};
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOSPC);
-	assert_true(strlen(l.err) > 0);
-	free_gmem(l.gm);
-	test_free(img);
+	load_init_bz(&l, BOOT_PROTOCOL_32, KiB(512));
+	load_fails(&l, -ENOSPC, NULL);
+	load_fini(&l);
 }
 
 static void test_load_elf_32_rejected(void **state)
 {
-	uint8_t *img = make_elf(ELF_PADDR);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_32,
-		.kernel_name = "vmlinux",
-		.kernel = img,
-		.kernel_len = ELF_LEN,
-		.cmdline = "console=ttyS0",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOEXEC);
-	assert_non_null(strstr(l.err, "vmlinux"));
-	assert_non_null(strstr(l.err, "ELF"));
-	assert_non_null(strstr(l.err, "64"));
-	free_gmem(l.gm);
-	test_free(img);
+	load_init_elf(&l, BOOT_PROTOCOL_32, ELF_PADDR);
+	l.bc.cmdline = "console=ttyS0";
+	load_fails(&l, -ENOEXEC, "vmlinux", "ELF", "64", NULL);
+	load_fini(&l);
 }
 
 static void test_load_elf_64(void **state)
 {
-	const char *cmdline = "console=ttyS0 earlyprintk";
-	uint8_t *img = make_elf(ELF_PADDR), *initrd = make_initrd(8192), *buf;
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "vmlinux",
-		.kernel = img,
-		.kernel_len = ELF_LEN,
-		.initrd_name = "initrd",
-		.initrd = initrd,
-		.initrd_len = 8192,
-		.cmdline = cmdline,
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct loaded l;
 	const struct boot_params *bp = (const void *)l.bp;
+	uint8_t *buf;
 
 	(void)state;
+	load_init_elf(&l, BOOT_PROTOCOL_64, ELF_PADDR);
+	load_set_initrd(&l, "initrd", 8192);
+	l.bc.cmdline = "console=ttyS0 earlyprintk";
 	/* Dirty the segment's memory: the bss part must come back zeroed. */
 	memset(l.gm->banks[0].host + ELF_PADDR, 0xee, ELF_MEMSZ);
-	do_load(&l, &bc);
-	if (l.r)
-		fail_msg("boot_load: %d: %s", l.r, l.err);
+	load_ok(&l);
 	assert_int_equal(l.entry.rip, ELF_PADDR + 0x40);
 	assert_int_equal(l.entry.rsi, LAYOUT_BOOT_PARAMS);
 	assert_int_equal(l.entry.kernel_end, ELF_PADDR + ELF_MEMSZ);
 	buf = test_malloc(ELF_MEMSZ);
 	assert_int_equal(gmem_read(l.gm, ELF_PADDR, buf, ELF_MEMSZ), 0);
-	assert_memory_equal(buf, img + 0x1000, ELF_FILESZ);
+	assert_memory_equal(buf, l.img + ELF_DATA_OFF, ELF_FILESZ);
 	assert_zero(buf, ELF_FILESZ, ELF_MEMSZ);
 	test_free(buf);
 	/* A header of the loader's making. */
-	assert_zero(l.bp, 0, OFF_E820_ENTRIES);
+	assert_zero(l.bp, 0, BZ_OFF_E820_ENTRIES);
 	assert_int_equal(bp->hdr.boot_flag, 0xaa55);
 	assert_int_equal(bp->hdr.header, SETUP_HDRS_MAGIC);
 	assert_int_equal(bp->hdr.type_of_loader, 0xff);
 	assert_int_equal(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
-	assert_true(bp->hdr.cmdline_size >= strlen(cmdline));
+	assert_true(bp->hdr.cmdline_size >= strlen(l.bc.cmdline));
 	assert_int_equal(bp->hdr.ramdisk_image, l.entry.initrd_addr);
 	assert_int_equal(bp->hdr.ramdisk_size, 8192);
 	assert_true(l.entry.initrd_addr >= l.entry.kernel_end);
 	assert_int_equal(bp->e820_entries, 3);
-	free_gmem(l.gm);
-	test_free(initrd);
-	test_free(img);
+	load_fini(&l);
 }
 
 static void test_load_elf_below_1m(void **state)
 {
-	uint8_t *img = make_elf(0x80000);
-	struct boot_config bc = {
-		.protocol = BOOT_PROTOCOL_64,
-		.kernel_name = "vmlinux",
-		.kernel = img,
-		.kernel_len = ELF_LEN,
-		.cmdline = "",
-	};
-	struct loaded l = {.gm = new_gmem(MiB(64))};
+	struct loaded l;
 
 	(void)state;
-	do_load(&l, &bc);
-	assert_int_equal(l.r, -ENOEXEC);
-	assert_non_null(strstr(l.err, "1 MiB"));
-	free_gmem(l.gm);
-	test_free(img);
+	load_init_elf(&l, BOOT_PROTOCOL_64, 0x80000);
+	load_fails(&l, -ENOEXEC, "1 MiB", NULL);
+	load_fini(&l);
 }
 
 int main(void)

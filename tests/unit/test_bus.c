@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/fixtures.h"
 #include "vmm/bus.h"
 
 /* A fake device that records its last access and answers reads with a pattern. */
@@ -99,33 +100,50 @@ static void test_dispatch_with_offsets(void **state)
 	assert_int_equal(b.reads, 1);
 }
 
+struct range {
+	uint64_t base, len;
+};
+
+/* Registering each of ranges[0..n) fails with want and leaves bus's table as it was. */
+static void expect_refused(struct bus *bus, const struct range *ranges, size_t n, int want)
+{
+	struct fake_dev d = {0};
+	unsigned int before = bus->nr_ranges;
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		r = bus_register(bus, ranges[i].base, ranges[i].len, &fake_ops, &d, "x");
+		if (r != want)
+			fail_msg("bus_register(0x%llx, 0x%llx) = %d, expected %d",
+				 (unsigned long long)ranges[i].base,
+				 (unsigned long long)ranges[i].len, r, want);
+	}
+	assert_int_equal(bus->nr_ranges, before);
+}
+
 static void test_overlap_refused(void **state)
 {
+	/* Against [0x100, 0x110): identical, partial from either side, containing, contained. */
+	static const struct range overlaps[] = {
+		{0x100, 0x10},	{0xf8, 0x10}, {0xff, 2},       {0x108, 0x10}, {0x10f, 1},
+		{0x10f, 0x100}, {0, 0x1000},  {0, UINT64_MAX}, {0x104, 4},    {0x100, 1},
+	};
+	/* With [0xf0, 0x120): a range that bridges two existing ones overlaps both. */
+	static const struct range bridges[] = {{0xef, 0x40}, {0x11f, 1}};
 	struct fake_dev d = {0};
 	struct bus bus;
 
 	(void)state;
 	bus_init(&bus, "mmio");
 	assert_int_equal(bus_register(&bus, 0x100, 0x10, &fake_ops, &d, "d"), 0);
-	/* Identical, partial from below, partial from above, containing, contained. */
-	assert_int_equal(bus_register(&bus, 0x100, 0x10, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0xf8, 0x10, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0xff, 2, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x108, 0x10, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x10f, 1, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x10f, 0x100, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0, 0x1000, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0, UINT64_MAX, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x104, 4, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x100, 1, &fake_ops, &d, "x"), -EEXIST);
+	expect_refused(&bus, overlaps, ARRAY_SIZE(overlaps), -EEXIST);
 	assert_int_equal(bus.nr_ranges, 1);
 	/* Touching either end is not an overlap. */
 	assert_int_equal(bus_register(&bus, 0xf0, 0x10, &fake_ops, &d, "below"), 0);
 	assert_int_equal(bus_register(&bus, 0x110, 0x10, &fake_ops, &d, "above"), 0);
 	assert_int_equal(bus.nr_ranges, 3);
-	/* A range that bridges two existing ones overlaps both. */
-	assert_int_equal(bus_register(&bus, 0xef, 0x40, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, 0x11f, 1, &fake_ops, &d, "x"), -EEXIST);
+	expect_refused(&bus, bridges, ARRAY_SIZE(bridges), -EEXIST);
 	assert_int_equal(bus_register(&bus, 0x120, 1, &fake_ops, &d, "x"), 0);
 	assert_int_equal(bus_register(&bus, 0xef, 1, &fake_ops, &d, "x"), 0);
 	assert_int_equal(bus.nr_ranges, 5);
@@ -133,35 +151,32 @@ static void test_overlap_refused(void **state)
 
 static void test_zero_length(void **state)
 {
-	struct fake_dev d = {0};
+	static const struct range empty[] = {{0x100, 0}, {0, 0}, {UINT64_MAX, 0}};
 	struct bus bus;
 
 	(void)state;
 	bus_init(&bus, "pio");
-	assert_int_equal(bus_register(&bus, 0x100, 0, &fake_ops, &d, "d"), -EINVAL);
-	assert_int_equal(bus_register(&bus, 0, 0, &fake_ops, &d, "d"), -EINVAL);
-	assert_int_equal(bus_register(&bus, UINT64_MAX, 0, &fake_ops, &d, "d"), -EINVAL);
+	expect_refused(&bus, empty, ARRAY_SIZE(empty), -EINVAL);
 	assert_int_equal(bus.nr_ranges, 0);
 }
 
 static void test_wrap_at_top(void **state)
 {
+	static const struct range wrapping[] = {
+		{UINT64_MAX - 15, 17}, {UINT64_MAX, 2}, {UINT64_MAX, UINT64_MAX}, {2, UINT64_MAX}};
+	static const struct range overlapping_top[] = {{UINT64_MAX, 1}, {UINT64_MAX - 16, 2}};
 	struct fake_dev d = {.tag = 0};
 	uint8_t data[8];
 	struct bus bus;
 
 	(void)state;
 	bus_init(&bus, "mmio");
-	/* One that wraps: [UINT64_MAX - 15, UINT64_MAX + 1]. */
-	assert_int_equal(bus_register(&bus, UINT64_MAX - 15, 17, &fake_ops, &d, "d"), -EINVAL);
-	assert_int_equal(bus_register(&bus, UINT64_MAX, 2, &fake_ops, &d, "d"), -EINVAL);
-	assert_int_equal(bus_register(&bus, UINT64_MAX, UINT64_MAX, &fake_ops, &d, "d"), -EINVAL);
-	assert_int_equal(bus_register(&bus, 2, UINT64_MAX, &fake_ops, &d, "d"), -EINVAL);
+	/* Ranges that wrap, like [UINT64_MAX - 15, UINT64_MAX + 1]. */
+	expect_refused(&bus, wrapping, ARRAY_SIZE(wrapping), -EINVAL);
 	assert_int_equal(bus.nr_ranges, 0);
 	/* Ending exactly at UINT64_MAX is fine. */
 	assert_int_equal(bus_register(&bus, UINT64_MAX - 15, 16, &fake_ops, &d, "d"), 0);
-	assert_int_equal(bus_register(&bus, UINT64_MAX, 1, &fake_ops, &d, "x"), -EEXIST);
-	assert_int_equal(bus_register(&bus, UINT64_MAX - 16, 2, &fake_ops, &d, "x"), -EEXIST);
+	expect_refused(&bus, overlapping_top, ARRAY_SIZE(overlapping_top), -EEXIST);
 	assert_int_equal(bus_register(&bus, UINT64_MAX - 16, 1, &fake_ops, &d, "below"), 0);
 
 	assert_true(bus_read(&bus, UINT64_MAX, data, 1));

@@ -12,9 +12,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fixtures.h"
 #include "vmm/console.h"
 
 #define CA "\x01" /* Ctrl-A, as a string piece */
@@ -60,7 +62,42 @@ static size_t filter(struct fixture *f, const char *in, size_t n)
 	return console_filter(&f->con, (const uint8_t *)in, n, f->out);
 }
 
-#define FILTER(f, lit) filter(f, lit, sizeof(lit) - 1)
+/* p[0..n) as C string contents, for messages. */
+static const char *escaped(char *buf, size_t len, const uint8_t *p, size_t n)
+{
+	size_t i, at = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && at + 5 < len; i++)
+		at += (size_t)snprintf(buf + at, len - at,
+				       p[i] >= 0x20 && p[i] < 0x7f ? "%c" : "\\x%02x", p[i]);
+	return buf;
+}
+
+/*
+ * Filtering in[0..n) passes exactly want[0..want_n) to the guest, and
+ * console_filter() writes nothing past that.
+ */
+static void expect_filter(struct fixture *f, const char *in, size_t n, const char *want,
+			  size_t want_n)
+{
+	char b1[256], b2[256], b3[256];
+	size_t got = filter(f, in, n), i;
+
+	escaped(b1, sizeof(b1), (const uint8_t *)in, n);
+	if (got != want_n || memcmp(f->out, want, want_n) != 0)
+		fail_msg("filter(\"%s\") returned %zu: \"%s\", expected \"%s\"", b1, got,
+			 escaped(b2, sizeof(b2), f->out,
+				 got < sizeof(f->out) ? got : sizeof(f->out)),
+			 escaped(b3, sizeof(b3), (const uint8_t *)want, want_n));
+	for (i = want_n; i < sizeof(f->out); i++)
+		if (f->out[i] != 0xee)
+			fail_msg("filter(\"%s\") wrote 0x%02x to out[%zu], past its %zu bytes", b1,
+				 f->out[i], i, want_n);
+}
+
+/* EXPECT_FILTER(f, "a" CA "zb", "ab"): string literals, embedded NULs included. */
+#define EXPECT_FILTER(f, in, want) expect_filter(f, in, sizeof(in) - 1, want, sizeof(want) - 1)
 
 /* Everything console_filter wrote to out_fd so far. */
 static size_t drain(struct fixture *f, char *buf, size_t len)
@@ -89,9 +126,7 @@ static void test_plain_bytes_pass(void **state)
 	uint8_t all[255];
 	unsigned int i;
 
-	assert_int_equal(FILTER(f, in), sizeof(in) - 1);
-	assert_memory_equal(f->out, in, sizeof(in) - 1);
-	assert_int_equal(f->out[sizeof(in) - 1], 0xee);
+	EXPECT_FILTER(f, in, in);
 	assert_false(f->con.quit);
 	assert_false(f->con.escape);
 
@@ -109,12 +144,12 @@ static void test_empty_input(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(filter(f, "", 0), 0);
+	EXPECT_FILTER(f, "", "");
 	assert_false(f->con.escape);
 	/* An empty read between the two halves of an escape keeps it pending. */
-	assert_int_equal(FILTER(f, CA), 0);
+	EXPECT_FILTER(f, CA, "");
 	assert_true(f->con.escape);
-	assert_int_equal(filter(f, "", 0), 0);
+	EXPECT_FILTER(f, "", "");
 	assert_true(f->con.escape);
 	assert_false(f->con.quit);
 }
@@ -123,12 +158,9 @@ static void test_quit(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, "ab" CA "xcd"), 2);
-	assert_memory_equal(f->out, "ab", 2);
-	assert_true(f->con.quit);
 	/* It stops there: nothing after the escape reaches the output. */
-	assert_int_equal(f->out[2], 0xee);
-	assert_int_equal(f->out[3], 0xee);
+	EXPECT_FILTER(f, "ab" CA "xcd", "ab");
+	assert_true(f->con.quit);
 	assert_false(f->con.escape);
 	assert_nothing_written(f);
 }
@@ -137,28 +169,24 @@ static void test_quit_upper_case_and_first(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, CA "X" CA CA "more"), 0);
+	EXPECT_FILTER(f, CA "X" CA CA "more", "");
 	assert_true(f->con.quit);
-	assert_int_equal(f->out[0], 0xee);
 }
 
 static void test_escape_escape_sends_one(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, "a" CA CA "b"), 3);
-	assert_memory_equal(f->out, "a" CA "b", 3);
+	EXPECT_FILTER(f, "a" CA CA "b", "a" CA "b");
 	assert_false(f->con.escape);
 	assert_false(f->con.quit);
 
 	/* Four Ctrl-A: two for the guest. */
-	assert_int_equal(FILTER(f, CA CA CA CA), 2);
-	assert_memory_equal(f->out, CA CA, 2);
+	EXPECT_FILTER(f, CA CA CA CA, CA CA);
 	assert_false(f->con.escape);
 
 	/* Three, then x: the third starts a new escape, which quits. */
-	assert_int_equal(FILTER(f, CA CA CA "x"), 1);
-	assert_int_equal(f->out[0], 0x01);
+	EXPECT_FILTER(f, CA CA CA "x", CA);
 	assert_true(f->con.quit);
 }
 
@@ -167,8 +195,7 @@ static void test_escaped_ctrl_a_then_x(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, CA CA "x"), 2);
-	assert_memory_equal(f->out, CA "x", 2);
+	EXPECT_FILTER(f, CA CA "x", CA "x");
 	assert_false(f->con.quit);
 }
 
@@ -176,15 +203,12 @@ static void test_unknown_escape_dropped(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, "a" CA "zb"), 2);
-	assert_memory_equal(f->out, "ab", 2);
+	EXPECT_FILTER(f, "a" CA "zb", "ab");
 	assert_false(f->con.escape);
 	assert_false(f->con.quit);
 
-	assert_int_equal(FILTER(f, CA "\x1b" CA "c" CA "\0"
-				      "d"),
-			 1);
-	assert_int_equal(f->out[0], 'd');
+	/* ESC, 'c' and NUL are no escapes either ("\0d" is a NUL, then 'd'). */
+	EXPECT_FILTER(f, CA "\x1b" CA "c" CA "\0d", "d");
 	assert_false(f->con.quit);
 	assert_nothing_written(f);
 }
@@ -194,29 +218,25 @@ static void test_escape_split_across_calls(void **state)
 	struct fixture *f = *state;
 
 	/* Ctrl-A at the end of one buffer... */
-	assert_int_equal(FILTER(f, "ab" CA), 2);
-	assert_memory_equal(f->out, "ab", 2);
+	EXPECT_FILTER(f, "ab" CA, "ab");
 	assert_true(f->con.escape);
 	assert_false(f->con.quit);
 	/* ...and 'x' at the start of the next. */
-	assert_int_equal(FILTER(f, "xcd"), 0);
+	EXPECT_FILTER(f, "xcd", "");
 	assert_true(f->con.quit);
 	assert_false(f->con.escape);
-	assert_int_equal(f->out[0], 0xee);
 }
 
 static void test_split_escape_escape_and_unknown(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(FILTER(f, CA), 0);
-	assert_int_equal(FILTER(f, CA "q"), 2);
-	assert_memory_equal(f->out, CA "q", 2);
+	EXPECT_FILTER(f, CA, "");
+	EXPECT_FILTER(f, CA "q", CA "q");
 	assert_false(f->con.escape);
 
-	assert_int_equal(FILTER(f, "p" CA), 1);
-	assert_int_equal(FILTER(f, "zq"), 1);
-	assert_int_equal(f->out[0], 'q');
+	EXPECT_FILTER(f, "p" CA, "p");
+	EXPECT_FILTER(f, "zq", "q");
 	assert_false(f->con.quit);
 }
 
@@ -225,18 +245,17 @@ static void test_help(void **state)
 	struct fixture *f = *state;
 	char buf[1024];
 
-	assert_int_equal(FILTER(f, "a" CA "hb"), 2);
-	assert_memory_equal(f->out, "ab", 2);
+	EXPECT_FILTER(f, "a" CA "hb", "ab");
 	assert_false(f->con.quit);
 	assert_true(drain(f, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "C-a x"));
 	assert_non_null(strstr(buf, "C-a h"));
 	/* H and ? too, and split across calls. */
-	assert_int_equal(FILTER(f, CA "H" CA "?"), 0);
+	EXPECT_FILTER(f, CA "H" CA "?", "");
 	assert_true(drain(f, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "C-a x"));
-	assert_int_equal(FILTER(f, CA), 0);
-	assert_int_equal(FILTER(f, "h"), 0);
+	EXPECT_FILTER(f, CA, "");
+	EXPECT_FILTER(f, "h", "");
 	assert_true(drain(f, buf, sizeof(buf)) > 0);
 	assert_false(f->con.quit);
 	/* Help does not go to the guest. */
@@ -256,21 +275,22 @@ static void test_in_place(void **state)
 	assert_memory_equal(buf, "a" CA "bcd", 5);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plain_bytes_pass, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quit_upper_case_and_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escape_escape_sends_one, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escaped_ctrl_a_then_x, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_escape_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escape_split_across_calls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_escape_escape_and_unknown, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_in_place, setup, teardown),
+		T(test_plain_bytes_pass),
+		T(test_empty_input),
+		T(test_quit),
+		T(test_quit_upper_case_and_first),
+		T(test_escape_escape_sends_one),
+		T(test_escaped_ctrl_a_then_x),
+		T(test_unknown_escape_dropped),
+		T(test_escape_split_across_calls),
+		T(test_split_escape_escape_and_unknown),
+		T(test_help),
+		T(test_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,36 +15,18 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "common/fixtures.h"
 #include "vmm/gmem.h"
 
-/* A mapped gmem, freed by the teardown. */
+/* A mapped gmem in *state, freed by teardown_gmem(). */
 static int setup_16m(void **state)
 {
-	struct gmem *gm = test_calloc(1, sizeof(*gm));
-
-	if (!gm || gmem_layout(gm, MiB(16)) || gmem_map(gm))
-		return -1;
-	*state = gm;
-	return 0;
+	return setup_gmem(state, MiB(16));
 }
 
 static int setup_5g(void **state)
 {
-	struct gmem *gm = test_calloc(1, sizeof(*gm));
-
-	if (!gm || gmem_layout(gm, GiB(5)) || gmem_map(gm))
-		return -1;
-	*state = gm;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct gmem *gm = *state;
-
-	gmem_unmap(gm);
-	test_free(gm);
-	return 0;
+	return setup_gmem(state, GiB(5));
 }
 
 /* ---- gmem_layout ---- */
@@ -67,79 +49,83 @@ static void test_layout_unaligned(void **state)
 	unsigned int i;
 
 	(void)state;
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		assert_int_equal(gmem_layout(&gm, sizes[i]), -EINVAL);
 		assert_int_equal(gm.nr_banks, 0);
 	}
 }
 
-static void test_layout_one_page(void **state)
+struct bank {
+	uint64_t gpa, size;
+};
+
+/* gmem_layout(ram) makes exactly the banks want[0..n), none of them mapped yet. */
+static void expect_layout(uint64_t ram, const struct bank *want, unsigned int n)
 {
 	struct gmem gm;
+	unsigned int i;
+	int r;
+
+	memset(&gm, 0xaa, sizeof(gm));
+	r = gmem_layout(&gm, ram);
+	if (r)
+		fail_msg("gmem_layout(0x%llx) = %d", (unsigned long long)ram, r);
+	assert_int_equal(gm.ram_size, ram);
+	assert_int_equal(gm.nr_banks, n);
+	for (i = 0; i < n; i++) {
+		const struct gmem_bank *got = &gm.banks[i];
+
+		if (got->gpa != want[i].gpa || got->size != want[i].size)
+			fail_msg("RAM 0x%llx: bank %u is 0x%llx+0x%llx, expected 0x%llx+0x%llx",
+				 (unsigned long long)ram, i, (unsigned long long)got->gpa,
+				 (unsigned long long)got->size, (unsigned long long)want[i].gpa,
+				 (unsigned long long)want[i].size);
+		/* gmem_layout does not allocate. */
+		assert_null(got->host);
+	}
+}
+
+static void test_layout_one_page(void **state)
+{
+	static const struct bank want[] = {{0, 4096}};
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, 4096), 0);
-	assert_int_equal(gm.nr_banks, 1);
-	assert_int_equal(gm.banks[0].gpa, 0);
-	assert_int_equal(gm.banks[0].size, 4096);
+	expect_layout(4096, want, ARRAY_SIZE(want));
 }
 
 static void test_layout_256m(void **state)
 {
-	struct gmem gm;
+	static const struct bank want[] = {{0, MiB(256)}};
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, MiB(256)), 0);
-	assert_int_equal(gm.nr_banks, 1);
-	assert_int_equal(gm.ram_size, MiB(256));
-	assert_int_equal(gm.banks[0].gpa, 0);
-	assert_int_equal(gm.banks[0].size, MiB(256));
-	/* gmem_layout does not allocate. */
-	assert_null(gm.banks[0].host);
+	expect_layout(MiB(256), want, ARRAY_SIZE(want));
 }
 
 static void test_layout_exactly_3g(void **state)
 {
-	struct gmem gm;
+	static const struct bank want[] = {{0, LAYOUT_MMIO_HOLE_START}};
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(3)), 0);
-	assert_int_equal(gm.nr_banks, 1);
-	assert_int_equal(gm.banks[0].gpa, 0);
-	assert_int_equal(gm.banks[0].size, GiB(3));
-	assert_int_equal(gm.banks[0].size, LAYOUT_MMIO_HOLE_START);
-	assert_int_equal(gm.ram_size, GiB(3));
+	assert_int_equal(LAYOUT_MMIO_HOLE_START, GiB(3));
+	expect_layout(GiB(3), want, ARRAY_SIZE(want));
 }
 
 static void test_layout_3g_plus_page(void **state)
 {
-	struct gmem gm;
+	static const struct bank want[] = {{0, GiB(3)}, {GiB(4), 4096}};
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(3) + 4096), 0);
-	assert_int_equal(gm.nr_banks, 2);
-	assert_int_equal(gm.banks[0].gpa, 0);
-	assert_int_equal(gm.banks[0].size, GiB(3));
-	assert_int_equal(gm.banks[1].gpa, GiB(4));
-	assert_int_equal(gm.banks[1].size, 4096);
-	assert_int_equal(gm.ram_size, GiB(3) + 4096);
+	expect_layout(GiB(3) + 4096, want, ARRAY_SIZE(want));
 }
 
 static void test_layout_5g(void **state)
 {
-	struct gmem gm;
+	/* The high bank ends at 6 GiB. */
+	static const struct bank want[] = {{0, GiB(3)}, {GiB(4), GiB(2)}};
 
 	(void)state;
-	assert_int_equal(gmem_layout(&gm, GiB(5)), 0);
-	assert_int_equal(gm.nr_banks, 2);
-	assert_int_equal(gm.banks[0].gpa, 0);
-	assert_int_equal(gm.banks[0].size, GiB(3));
-	assert_int_equal(gm.banks[1].gpa, LAYOUT_HIGH_RAM);
-	assert_int_equal(gm.banks[1].size, GiB(2));
-	assert_int_equal(gm.banks[1].gpa + gm.banks[1].size, GiB(6));
-	assert_int_equal(gm.ram_size, GiB(5));
-	assert_null(gm.banks[0].host);
-	assert_null(gm.banks[1].host);
+	assert_int_equal(LAYOUT_HIGH_RAM, GiB(4));
+	expect_layout(GiB(5), want, ARRAY_SIZE(want));
 }
 
 /* Sizes whose high bank would run past 2^64 are refused; the largest that fits is not. */
@@ -396,6 +382,8 @@ static void test_map_unmap_5g(void **state)
 	assert_null(gm.banks[1].host);
 }
 
+#define T16M(fn) cmocka_unit_test_setup_teardown(fn, setup_16m, teardown_gmem)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,12 +395,12 @@ int main(void)
 		cmocka_unit_test(test_layout_3g_plus_page),
 		cmocka_unit_test(test_layout_5g),
 		cmocka_unit_test(test_layout_huge),
-		cmocka_unit_test_setup_teardown(test_ptr_at_bank_end, setup_16m, teardown),
-		cmocka_unit_test_setup_teardown(test_read_write_at_bank_end, setup_16m, teardown),
-		cmocka_unit_test_setup_teardown(test_len_zero, setup_16m, teardown),
-		cmocka_unit_test_setup_teardown(test_wraparound, setup_16m, teardown),
+		T16M(test_ptr_at_bank_end),
+		T16M(test_read_write_at_bank_end),
+		T16M(test_len_zero),
+		T16M(test_wraparound),
 		cmocka_unit_test(test_unmapped_layout),
-		cmocka_unit_test_setup_teardown(test_5g_hole_and_gap, setup_5g, teardown),
+		cmocka_unit_test_setup_teardown(test_5g_hole_and_gap, setup_5g, teardown_gmem),
 		cmocka_unit_test(test_bank_end),
 		cmocka_unit_test(test_bank_end_of_non_ram_end_address),
 		cmocka_unit_test(test_map_unmap_small),

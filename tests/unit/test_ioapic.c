@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "common/fixtures.h"
 #include "devices/ioapic.h"
 
 #define MAX_MSIS 16
@@ -410,7 +411,7 @@ static void test_bad_offsets_and_registers(void **state)
 
 	memcpy(before, f->io.redtbl, sizeof(before));
 	ioapic_mmio_write(&f->io, IOAPIC_IOREGSEL, IOAPIC_REG_REDTBL);
-	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(offs); i++) {
 		ioapic_mmio_write(&f->io, offs[i], 0);
 		assert_int_equal(ioapic_mmio_read(&f->io, offs[i]), 0xffffffff);
 	}
@@ -465,7 +466,7 @@ static void test_write_everything(void **state)
 	unsigned int v;
 
 	for (sel = 0; sel <= 0xff; sel++) {
-		for (v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
+		for (v = 0; v < ARRAY_SIZE(vals); v++) {
 			reg_write(&f->io, (uint8_t)sel, vals[v]);
 			(void)reg_read(&f->io, (uint8_t)sel);
 			for (pin = 0; pin < IOAPIC_NR_PINS; pin += 7)
@@ -478,29 +479,29 @@ static void test_write_everything(void **state)
 		assert_int_equal(f->io.redtbl[pin] & 0x00fffffffffe0000ULL, 0);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version_and_arbitration, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_id_register, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ioregsel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_redir_read_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly_and_reserved_bits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_masked_pin_does_not_deliver, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edge_delivery, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_level_delivery_and_eoi, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eoi_register, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unmask_level_asserted_delivers, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_edge_switch_clears_remote_irr, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_msi_encoding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routes_changed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_offsets_and_registers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_pins, setup, teardown),
+		T(test_reset_state),
+		T(test_version_and_arbitration),
+		T(test_id_register),
+		T(test_ioregsel),
+		T(test_redir_read_write),
+		T(test_readonly_and_reserved_bits),
+		T(test_masked_pin_does_not_deliver),
+		T(test_edge_delivery),
+		T(test_level_delivery_and_eoi),
+		T(test_eoi_register),
+		T(test_unmask_level_asserted_delivers),
+		T(test_edge_switch_clears_remote_irr),
+		T(test_msi_encoding),
+		T(test_routes_changed),
+		T(test_bad_offsets_and_registers),
+		T(test_bad_pins),
 		cmocka_unit_test(test_null_ops),
-		cmocka_unit_test_setup_teardown(test_write_everything, setup, teardown),
+		T(test_write_everything),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

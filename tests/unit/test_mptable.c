@@ -16,6 +16,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 #include "devices/ioapic.h"
+#include "common/fixtures.h"
 #include "vmm/gmem.h"
 
 #define EBDA_SIZE (LAYOUT_LEGACY_HOLE - LAYOUT_EBDA)
@@ -33,35 +34,7 @@ struct parsed {
 
 static int setup(void **state)
 {
-	struct gmem *gm = test_calloc(1, sizeof(*gm));
-
-	if (!gm)
-		return -1;
-	if (gmem_layout(gm, MiB(64)) || gmem_map(gm)) {
-		test_free(gm);
-		return -1;
-	}
-	*state = gm;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct gmem *gm = *state;
-
-	gmem_unmap(gm);
-	test_free(gm);
-	return 0;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return setup_gmem(state, MiB(64));
 }
 
 static uint8_t sum(const uint8_t *p, size_t len)
@@ -93,22 +66,22 @@ static void parse(const struct gmem *gm, struct parsed *p)
 	assert_int_equal(mpf[9], 4); /* spec rev 1.4 */
 	assert_int_equal(sum(mpf, 16), 0);
 	assert_int_equal(mpf[11], 0); /* feature 1: a table follows, no default config */
-	table = get32(mpf + 4);
+	table = get_le32(mpf + 4);
 	/* The floating pointer points at the table, which lies in the EBDA. */
 	assert_int_equal(table, LAYOUT_EBDA + 16);
 
 	mpc = p->img + (table - LAYOUT_EBDA);
 	assert_memory_equal(mpc, "PCMP", 4);
-	len = get16(mpc + 4);
+	len = get_le16(mpc + 4);
 	assert_true(len >= 44 && table + len <= LAYOUT_LEGACY_HOLE);
 	assert_int_equal(mpc[6], 4);
 	assert_int_equal(sum(mpc, len), 0);
 	assert_memory_equal(mpc + 8, "LMIGTEST", 8);
 	assert_memory_equal(mpc + 16, "LMIGTESTER  ", 12);
-	assert_int_equal(get32(mpc + 28), 0); /* no OEM table */
-	assert_int_equal(get32(mpc + 36), 0xfee00000);
-	assert_int_equal(get16(mpc + 40), 0); /* no extended table */
-	count = get16(mpc + 34);
+	assert_int_equal(get_le32(mpc + 28), 0); /* no OEM table */
+	assert_int_equal(get_le32(mpc + 36), 0xfee00000);
+	assert_int_equal(get_le16(mpc + 40), 0); /* no extended table */
+	count = get_le16(mpc + 34);
 
 	off = 44;
 	for (i = 0; i < count; i++) {
@@ -166,12 +139,12 @@ static void check_table(struct gmem *gm, unsigned int nr_cpus)
 			assert_int_equal(e[1], nr_cpus); /* after the LAPIC IDs */
 			assert_int_equal(e[2], IOAPIC_VERSION);
 			assert_int_equal(e[3], 1); /* enabled */
-			assert_int_equal(get32(e + 4), LAYOUT_IOAPIC);
+			assert_int_equal(get_le32(e + 4), LAYOUT_IOAPIC);
 			break;
 		case IOINT:
-			assert_int_equal(e[1], 0);	   /* INT */
-			assert_int_equal(get16(e + 2), 0); /* conforming */
-			assert_int_equal(e[4], 0);	   /* ISA bus */
+			assert_int_equal(e[1], 0);	      /* INT */
+			assert_int_equal(get_le16(e + 2), 0); /* conforming */
+			assert_int_equal(e[4], 0);	      /* ISA bus */
 			assert_true(e[5] < 16);
 			assert_false(seen_irq[e[5]]);
 			seen_irq[e[5]] = true;
@@ -309,20 +282,23 @@ static void test_rewrite_is_stable(void **state)
 	assert_int_equal(mptable_write(gm, LAYOUT_EBDA, 2, LAYOUT_IOAPIC), 0);
 	parse(gm, p);
 	/* Deterministic: same input, same bytes. */
-	assert_memory_equal(first, p->img, 16 + get16(p->img + 16 + 4));
+	assert_memory_equal(first, p->img, 16 + get_le16(p->img + 16 + 4));
 	test_free(p);
 }
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown_gmem)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_one_cpu, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_four_cpus, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_cpus_fit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_cpu_counts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_addresses, setup, teardown),
+		T(test_one_cpu),
+		T(test_four_cpus),
+		T(test_max_cpus_fit),
+		T(test_bad_cpu_counts),
+		T(test_bad_addresses),
+		/* Its own small guest memories. */
 		cmocka_unit_test(test_small_gmem),
-		cmocka_unit_test_setup_teardown(test_rewrite_is_stable, setup, teardown),
+		T(test_rewrite_is_stable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,9 @@
 #include <cmocka.h>
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "common/fixtures.h"
 #include "devices/serial16550.h"
 
 enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2 };
@@ -77,7 +77,7 @@ static const struct serial16550_ops fake_ops = {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = test_calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
@@ -93,7 +93,7 @@ static int teardown(void **state)
 	/* Every test also checks the level-change-only contract. */
 	assert_int_equal(f->same_level, 0);
 	assert_int_equal(f->level, f->s.irq_level);
-	free(f);
+	test_free(f);
 	return 0;
 }
 
@@ -123,6 +123,18 @@ static size_t rx_n(struct fixture *f, size_t n, uint8_t first)
 	return serial16550_receive(&f->s, buf, n);
 }
 
+/* Write v to the register at off and read back want. */
+static void expect_readback(struct fixture *f, unsigned int off, uint8_t v, uint8_t want)
+{
+	uint8_t got;
+
+	wr(f, off, v);
+	got = rd(f, off);
+	if (got != want)
+		fail_msg("register %u: wrote 0x%02x, read back 0x%02x, expected 0x%02x", off, v,
+			 got, want);
+}
+
 static void test_reset_values(void **state)
 {
 	struct fixture *f = *state;
@@ -148,17 +160,12 @@ static void test_scratch_and_masks(void **state)
 	struct fixture *f = *state;
 	unsigned int v;
 
-	for (v = 0; v < 256; v++) {
-		wr(f, SCR, (uint8_t)v);
-		assert_int_equal(rd(f, SCR), v);
-	}
+	for (v = 0; v < 256; v++)
+		expect_readback(f, SCR, (uint8_t)v, (uint8_t)v);
 	/* IER bits 4-7 and MCR bits 5-7 do not exist on a 16550A. */
-	wr(f, IER, 0xf0);
-	assert_int_equal(rd(f, IER), 0x00);
-	wr(f, MCR, 0xe3);
-	assert_int_equal(rd(f, MCR), 0x03);
-	wr(f, LCR, 0x5b);
-	assert_int_equal(rd(f, LCR), 0x5b);
+	expect_readback(f, IER, 0xf0, 0x00);
+	expect_readback(f, MCR, 0xe3, 0x03);
+	expect_readback(f, LCR, 0x5b, 0x5b);
 	/* LSR and MSR are read-only. */
 	wr(f, LSR, 0x00);
 	wr(f, MSR, 0x00);
@@ -480,7 +487,7 @@ static void test_trigger_levels(void **state)
 	size_t c;
 	unsigned int n;
 
-	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		wr(f, FCR, cases[c].fcr);
 		wr(f, IER, 0x01);
 		for (n = 1; n < cases[c].level; n++) {
@@ -609,19 +616,27 @@ static void test_loopback_thr_to_rbr(void **state)
 
 static void test_loopback_msr_mirrors_mcr(void **state)
 {
+	/* MCR with LOOP set, and the MSR input bits (7-4) it must produce. */
+	static const struct {
+		uint8_t mcr, msr;
+	} cases[] = {
+		{0x1a, 0x90}, /* Linux autoconfig: LOOP | 0x0a must read back MSR 0x90. */
+		{0x11, 0x20}, /* DTR -> DSR */
+		{0x14, 0x40}, /* OUT1 -> RI */
+		{0x1f, 0xf0}, /* all four */
+		{0x10, 0x00}, /* none */
+	};
 	struct fixture *f = *state;
+	unsigned int i;
+	uint8_t msr;
 
-	/* Linux autoconfig: MCR = LOOP | 0x0a must read back MSR 0x90. */
-	wr(f, MCR, 0x1a);
-	assert_int_equal(rd(f, MSR) & 0xf0, 0x90);
-	wr(f, MCR, 0x11); /* DTR -> DSR */
-	assert_int_equal(rd(f, MSR) & 0xf0, 0x20);
-	wr(f, MCR, 0x14); /* OUT1 -> RI */
-	assert_int_equal(rd(f, MSR) & 0xf0, 0x40);
-	wr(f, MCR, 0x1f);
-	assert_int_equal(rd(f, MSR) & 0xf0, 0xf0);
-	wr(f, MCR, 0x10);
-	assert_int_equal(rd(f, MSR) & 0xf0, 0x00);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		wr(f, MCR, cases[i].mcr);
+		msr = rd(f, MSR);
+		if ((msr & 0xf0) != cases[i].msr)
+			fail_msg("MCR 0x%02x: MSR 0x%02x, expected 0x%02x in bits 7-4",
+				 cases[i].mcr, msr, cases[i].msr);
+	}
 	/* Back on the line: the idle inputs return, with their deltas. */
 	wr(f, MCR, 0x00);
 	assert_int_equal(rd(f, MSR), 0xbb);
