@@ -23,6 +23,8 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 # Fixtures shared by the unit tests (synthetic kernel images, guest memory, ...).
 UNIT_COMMON := $(sort $(wildcard tests/unit/common/*.c))
+UNIT_COMMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_COMMON))
+UNIT_COMMON_SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(UNIT_COMMON))
 
 OBJS      := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -45,6 +47,17 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC-SAN,$<)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
+# Shared unit-test fixtures include their headers as "common/...". Keep the
+# objects (make would delete them as intermediate files).
+.SECONDARY: $(UNIT_COMMON_OBJS) $(UNIT_COMMON_SAN_OBJS)
+$(BUILD)/obj/tests/unit/common/%.o: tests/unit/common/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/san/tests/unit/common/%.o: tests/unit/common/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC-SAN,$<)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -c -o $@ $<
+
 $(BUILD)/lmigtester: $(OBJS)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -56,15 +69,15 @@ $(BUILD)/liblmig-san.a: $(SAN_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_COMMON) $(BUILD)/liblmig.a
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_COMMON_OBJS) $(BUILD)/liblmig.a
 	@mkdir -p $(dir $@)
-	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) -Itests/unit -MF $@.d -o $@ $< $(UNIT_COMMON) \
-		$(BUILD)/liblmig.a -lcmocka $(LDLIBS)
+	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) -Itests/unit -MF $@.d -o $@ $< \
+		$(UNIT_COMMON_OBJS) $(BUILD)/liblmig.a -lcmocka $(LDLIBS)
 
-$(BUILD)/tests-san/%: tests/unit/%.c $(UNIT_COMMON) $(BUILD)/liblmig-san.a
+$(BUILD)/tests-san/%: tests/unit/%.c $(UNIT_COMMON_SAN_OBJS) $(BUILD)/liblmig-san.a
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -MF $@.d -o $@ $< \
-		$(UNIT_COMMON) $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
+		$(UNIT_COMMON_SAN_OBJS) $(BUILD)/liblmig-san.a -lcmocka $(LDLIBS)
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
 
@@ -97,4 +110,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(wildcard $(BUILD)/tests/*.d $(BUILD)/tests-san/*.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_COMMON_OBJS:.o=.d) $(UNIT_COMMON_SAN_OBJS:.o=.d) $(wildcard $(BUILD)/tests/*.d $(BUILD)/tests-san/*.d)

@@ -194,3 +194,13 @@ def test_signal_restores_terminal(kvm, sig):
 def test_guest_crash_restores_terminal(kvm):
     proc, master, slave, before = spawn_on_pty("tg.mode=triplefault")
     assert finish(proc, master, slave, before) == STATUS_GUEST
+
+
+@pytest.mark.parametrize("protocol", ["64", "32"])
+def test_acpi_poweroff_exits_zero(kvm, protocol):
+    """The guest finds the sleep control register through RSDP -> FADT and
+    SLP_TYP through \\_S5_ in the DSDT, as an OS does, and powers off."""
+    p = run_testguest("tg.mode=poweroff", protocol=protocol)
+    assert_tap_passed(p)
+    assert p.returncode == STATUS_OK, p.stderr
+    assert "guest powered off (ACPI S5)" in p.stderr
