@@ -77,7 +77,7 @@ static bool in_ram(u64 a, u64 len)
 	return false;
 }
 
-static bool overlaps_ram(u64 a, u64 len)
+bool e820_overlaps_ram(u64 a, u64 len)
 {
 	for (unsigned int i = 0; i < e820_n; i++)
 		if (e820[i].type == E820_RAM && overlaps(a, len, e820[i].addr, e820[i].size))
@@ -524,7 +524,7 @@ static void check_e820(void)
 	}
 
 	tap_begin();
-	if (overlaps_ram(0xa0000, HIGH_MEMORY - 0xa0000))
+	if (e820_overlaps_ram(0xa0000, HIGH_MEMORY - 0xa0000))
 		tap_fail("RAM in the legacy area [0xa0000, 0x100000)");
 	if (!in_ram(TG_LOAD_ADDR, (u64)_end - TG_LOAD_ADDR))
 		tap_fail("the guest image [%#x, %#lx) is not in RAM", TG_LOAD_ADDR, (u64)_end);
@@ -731,6 +731,7 @@ void run_boot_checks(void)
 	check_memory();
 	check_initrd();
 	check_cpl3();
+	run_acpi_checks();
 }
 
 /* ---- poke: unclaimed ports and MMIO ---- */

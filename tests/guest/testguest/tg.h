@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The lmigtester test guest: definitions shared by the CPL0 set-up code
- * (kernel.c, head.S, trap.S) and the CPL3 checks (user.c, checks.c, lib.c).
+ * (kernel.c, head.S, trap.S) and the CPL3 checks (user.c, checks.c, acpi.c, lib.c).
  *
  * Everything is identity-mapped with the U bit set, so CPL3 code reads
  * boot_params, the command line, the e820 map and the initrd directly, and
@@ -31,6 +31,7 @@
 #define TG_HDR_END 0x26c
 
 /* ---- boot_params (Linux "zero page") field offsets ---- */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -210,6 +211,10 @@ static inline void wr8(u64 a, u8 v)
 {
 	*(volatile u8 *)a = v;
 }
+static inline void wr16(u64 a, u16 v)
+{
+	*(volatile u16 *)a = v;
+}
 static inline void wr32(u64 a, u32 v)
 {
 	*(volatile u32 *)a = v;
@@ -297,7 +302,7 @@ u32 crc32(u32 crc, const void *p, size_t n);
 void idt_fill(void); /* kernel.c, but run at CPL3 */
 void user_main(void) __attribute__((noreturn));
 
-enum tg_mode { MODE_BOOT, MODE_ECHO, MODE_REBOOT, MODE_TRIPLEFAULT, MODE_POKE };
+enum tg_mode { MODE_BOOT, MODE_ECHO, MODE_REBOOT, MODE_TRIPLEFAULT, MODE_POKE, MODE_POWEROFF };
 
 struct tg_config {
 	enum tg_mode mode;
@@ -315,6 +320,12 @@ void tap_begin(void);
 void tap_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the result line of the current test; returns true if it passed. */
 bool tap_end(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * As tap_end(), but when `why` is not NULL a failure is reported as a SKIP
+ * ("why: reason"): for checks of what lmigtester provides, run under a
+ * firmware that provides something else. Returns true only if it passed.
+ */
+bool tap_end_soft(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int tap_count, tap_failures;
@@ -323,6 +334,12 @@ const char *tg_cmdline(void);
 void run_boot_checks(void);
 void run_poke_checks(void);
 u64 low_ram_end(u64 mem);
+bool e820_overlaps_ram(u64 a, u64 len);
+
+/* acpi.c */
+void run_acpi_checks(void);
+/* Power off through ACPI S5; returns only if the VM still runs, with why. */
+void acpi_poweroff(char *why, size_t n);
 
 /* ---- endings ---- */
 void vm_reset(void) __attribute__((noreturn));
