@@ -409,6 +409,8 @@ static void check_root(void)
 			tap_fail("%s at %#lx: bad length %u or checksum", sig_str(t, sig), t, len);
 		else
 			root = t;
+		if (root && e820_overlaps_ram(root, len))
+			tap_fail("%s at %#lx overlaps e820 RAM", sig_str(t, sig), t);
 	}
 	if (root) {
 		n = root_entries(root, xsdt);
