@@ -69,9 +69,10 @@ void config_print_usage(FILE *f)
 	      "  -p, --params STR        append STR to the kernel command line\n"
 	      "      --cmdline STR       use STR as the whole kernel command line\n"
 	      "  -m, --mem SIZE          guest RAM, with K/M/G suffix (default 256M)\n"
-	      "  -c, --cpus N            number of vCPUs (only 1 for now)\n"
+	      "  -c, --cpus N            number of vCPUs, 1 to 255 (default 1)\n"
 	      "      --boot-protocol 64|32\n"
-	      "                          Linux boot protocol to enter the kernel with (default 64)\n"
+	      "                          Linux boot protocol to enter the kernel with (default "
+	      "64)\n"
 	      "      --no-host-quirks    do not adapt the guest to hosts whose KVM emulates\n"
 	      "                          guest kernel code\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
@@ -86,7 +87,8 @@ void config_print_usage(FILE *f)
 	      f);
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -117,19 +119,19 @@ enum {
 int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "params", required_argument, NULL, 'p' },
-		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "cpus", required_argument, NULL, 'c' },
-		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
-		{ "no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"params", required_argument, NULL, 'p'},
+		{"cmdline", required_argument, NULL, OPT_CMDLINE},
+		{"mem", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},
+		{"boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL},
+		{"no-host-quirks", no_argument, NULL, OPT_NO_HOST_QUIRKS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
 	};
 	unsigned long n;
 	char *end;
@@ -169,7 +171,8 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 					   optarg);
 			if (cfg->mem_size % 4096)
 				return bad(err, errlen,
-					   "--mem '%s': not a multiple of the 4 KiB page size", optarg);
+					   "--mem '%s': not a multiple of the 4 KiB page size",
+					   optarg);
 			break;
 		case 'c':
 			errno = 0;
@@ -177,11 +180,10 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || n == 0)
 				return bad(err, errlen, "--cpus '%s': not a positive whole number",
 					   optarg);
-			if (n != 1)
+			if (n > CONFIG_MAX_CPUS)
 				return bad(err, errlen,
-					   "--cpus %lu: not supported yet (SMP is planned; use "
-					   "--cpus 1)",
-					   n);
+					   "--cpus %lu: at most %u vCPUs (xAPIC IDs are 8 bits)", n,
+					   CONFIG_MAX_CPUS);
 			cfg->cpus = (unsigned int)n;
 			break;
 		case OPT_BOOT_PROTOCOL:
@@ -229,8 +231,9 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 	if (optind < argc)
 		return bad(err, errlen, "unexpected argument '%s'", argv[optind]);
 	if (cfg->cmdline && cfg->params)
-		return bad(err, errlen, "--cmdline replaces the whole command line; "
-					"do not combine it with --params");
+		return bad(err, errlen,
+			   "--cmdline replaces the whole command line; "
+			   "do not combine it with --params");
 	return CONFIG_RUN;
 }
 
@@ -242,8 +245,8 @@ char *config_cmdline(const struct vm_config *cfg, bool apply_quirks)
 
 	if (cfg->cmdline)
 		return strdup(cfg->cmdline);
-	if (asprintf(&s, "%s%s%s%s", CONFIG_DEFAULT_CMDLINE, quirks, *params ? " " : "",
-		     params) < 0)
+	if (asprintf(&s, "%s%s%s%s", CONFIG_DEFAULT_CMDLINE, quirks, *params ? " " : "", params) <
+	    0)
 		return NULL;
 	return s;
 }

@@ -11,10 +11,12 @@
 #include "arch/x86/boot.h"
 
 #define CONFIG_DEFAULT_MEM (256ULL << 20)
+/* xAPIC IDs, as in the MADT's processor entries, are 8 bits; 0xff is broadcast. */
+#define CONFIG_MAX_CPUS 255
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 /* What makes Linux get furthest on hosts whose KVM emulates kernel code. */
-#define CONFIG_QUIRKS_CMDLINE                                                                  \
-	"noxsave nopcid noinvpcid nofsgsbase "                                                 \
+#define CONFIG_QUIRKS_CMDLINE                                                                      \
+	"noxsave nopcid noinvpcid nofsgsbase "                                                     \
 	"clearcpuid=popcnt,rdrand,rdseed,rdpid,movbe,smap,umip"
 
 struct vm_config {
@@ -26,11 +28,11 @@ struct vm_config {
 	unsigned int cpus;
 	enum boot_protocol protocol;
 	bool host_quirks; /* --no-host-quirks clears it */
-	int verbosity;    /* -v adds one, -q subtracts one */
+	int verbosity;	  /* -v adds one, -q subtracts one */
 };
 
 enum config_result {
-	CONFIG_RUN = 0,  /* parsed: run the VM */
+	CONFIG_RUN = 0,	 /* parsed: run the VM */
 	CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
 };
 

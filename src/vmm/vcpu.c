@@ -43,6 +43,10 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int id)
 	memset(vcpu, 0, sizeof(*vcpu));
 	vcpu->vm = vm;
 	vcpu->id = id;
+	vcpu->state = VCPU_PAUSED;
+	vcpu->req = VCPU_REQ_NONE;
+	pthread_mutex_init(&vcpu->lock, NULL);
+	pthread_cond_init(&vcpu->cond, NULL);
 	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (vcpu->fd < 0)
 		return -errno;
@@ -71,8 +75,8 @@ static const char *cpu_mode(const struct kvm_sregs *s)
 		return "real mode";
 	if (s->efer & (1ULL << 10))
 		return s->cs.l ? "64-bit long mode" : "compatibility mode";
-	return (s->cr0 & 0x80000000ULL) ? "32-bit protected mode, paging" :
-					  "32-bit protected mode, no paging";
+	return (s->cr0 & 0x80000000ULL) ? "32-bit protected mode, paging"
+					: "32-bit protected mode, no paging";
 }
 
 void vcpu_dump_registers(struct vcpu *vcpu)
@@ -90,13 +94,12 @@ void vcpu_dump_registers(struct vcpu *vcpu)
 	log_err("  rax %016llx rbx %016llx rcx %016llx rdx %016llx", r.rax, r.rbx, r.rcx, r.rdx);
 	log_err("  rsi %016llx rdi %016llx rbp %016llx", r.rsi, r.rdi, r.rbp);
 	log_err("  r8  %016llx r9  %016llx r10 %016llx r11 %016llx", r.r8, r.r9, r.r10, r.r11);
-	log_err("  r12 %016llx r13 %016llx r14 %016llx r15 %016llx", r.r12, r.r13, r.r14,
-		r.r15);
-	log_err("  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %llx", s.cr0, s.cr2,
-		s.cr3, s.cr4, s.efer);
-	log_err("  cs %04x base %llx l %u db %u  ss %04x  gdt %llx/%x  idt %llx/%x",
-		s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.gdt.base,
-		s.gdt.limit, s.idt.base, s.idt.limit);
+	log_err("  r12 %016llx r13 %016llx r14 %016llx r15 %016llx", r.r12, r.r13, r.r14, r.r15);
+	log_err("  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %llx", s.cr0, s.cr2, s.cr3,
+		s.cr4, s.efer);
+	log_err("  cs %04x base %llx l %u db %u  ss %04x  gdt %llx/%x  idt %llx/%x", s.cs.selector,
+		s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base,
+		s.idt.limit);
 }
 
 /* The bytes at the guest's RIP, through its own page tables. */
@@ -148,7 +151,8 @@ static void report_internal_error(struct vcpu *vcpu)
 	if (vcpu->vm->host_quirks)
 		log_err("hint: this host's KVM runs guest kernel code in an instruction emulator "
 			"(no VT-x/AMD-V), which cannot execute some instructions (int3, "
-			"cmpxchg16b, xsave, popcnt, ...). A Linux kernel stops at the first one; on "
+			"cmpxchg16b, xsave, popcnt, ...). A Linux kernel stops at the first one; "
+			"on "
 			"a VT-x/AMD-V host it runs normally. See README, 'Hosts'.");
 }
 
@@ -185,8 +189,7 @@ static bool handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_MMIO:
 		if (run->mmio.len > sizeof(run->mmio.data))
 			return true;
-		vm_mmio(vm, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
-			run->mmio.is_write);
+		vm_mmio(vm, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
 		return true;
 	case KVM_EXIT_IOAPIC_EOI:
 		vm_ioapic_eoi(vm, run->eoi.vector);
@@ -207,9 +210,9 @@ static bool handle_exit(struct vcpu *vcpu)
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
 		case KVM_SYSTEM_EVENT_RESET:
-			log_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET ?
-						     "reset" :
-						     "powered off");
+			log_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET
+						     ? "reset"
+						     : "powered off");
 			vm_request_stop(vm, VM_STATUS_OK);
 			break;
 		default:
@@ -237,6 +240,37 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * With the lock held: act on the mailbox until the vCPU may run. Returns
+ * false when the thread must exit.
+ */
+static bool wait_runnable(struct vcpu *vcpu)
+{
+	for (;;) {
+		switch (vcpu->req) {
+		case VCPU_REQ_EXIT:
+			vcpu->state = VCPU_EXITED;
+			pthread_cond_broadcast(&vcpu->cond);
+			return false;
+		case VCPU_REQ_PAUSE:
+			vcpu->req = VCPU_REQ_NONE;
+			vcpu->state = VCPU_PAUSED;
+			pthread_cond_broadcast(&vcpu->cond);
+			break;
+		case VCPU_REQ_RUN:
+			vcpu->req = VCPU_REQ_NONE;
+			vcpu->state = VCPU_RUNNING;
+			pthread_cond_broadcast(&vcpu->cond);
+			return true;
+		case VCPU_REQ_NONE:
+			if (vcpu->state == VCPU_RUNNING)
+				return true;
+			break;
+		}
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -251,19 +285,29 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!atomic_load(&vm->stopping)) {
+	pthread_mutex_lock(&vcpu->lock);
+	while (wait_runnable(vcpu)) {
+		bool go_on = true;
+
+		pthread_mutex_unlock(&vcpu->lock);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				vcpu->run->immediate_exit = 0;
-				continue;
+				/* A kick: clear it, then read the mailbox. */
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+			} else {
+				log_err("vcpu%u: KVM_RUN failed: %s", vcpu->id, strerror(errno));
+				vm_request_stop(vm, VM_STATUS_HOST);
+				go_on = false;
 			}
-			log_err("vcpu%u: KVM_RUN failed: %s", vcpu->id, strerror(errno));
-			vm_request_stop(vm, VM_STATUS_HOST);
-			break;
+		} else {
+			go_on = handle_exit(vcpu);
 		}
-		if (!handle_exit(vcpu))
-			break;
+		pthread_mutex_lock(&vcpu->lock);
+		/* The VM is ending: this vCPU does not run again. */
+		if (!go_on)
+			vcpu->req = VCPU_REQ_EXIT;
 	}
+	pthread_mutex_unlock(&vcpu->lock);
 	return NULL;
 }
 
@@ -277,19 +321,43 @@ int vcpu_start(struct vcpu *vcpu)
 	return 0;
 }
 
-void vcpu_kick(struct vcpu *vcpu)
+/* Force the thread out of KVM_RUN, so that it reads its mailbox. */
+static void kick(struct vcpu *vcpu)
 {
-	if (!vcpu->thread_started)
-		return;
 	/* immediate_exit covers a kick that lands just before KVM_RUN. */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
 	pthread_kill(vcpu->thread, vcpu_kick_signal());
+}
+
+void vcpu_request(struct vcpu *vcpu, enum vcpu_request req)
+{
+	if (!vcpu->thread_started)
+		return;
+	pthread_mutex_lock(&vcpu->lock);
+	/* An exit request is final; anything else replaces an older request. */
+	if (vcpu->req != VCPU_REQ_EXIT && vcpu->state != VCPU_EXITED)
+		vcpu->req = req;
+	pthread_cond_broadcast(&vcpu->cond);
+	if (vcpu->state == VCPU_RUNNING && req != VCPU_REQ_RUN)
+		kick(vcpu);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
+void vcpu_wait_state(struct vcpu *vcpu, enum vcpu_state state)
+{
+	if (!vcpu->thread_started)
+		return;
+	pthread_mutex_lock(&vcpu->lock);
+	while (vcpu->state != state && vcpu->state != VCPU_EXITED)
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	pthread_mutex_unlock(&vcpu->lock);
 }
 
 void vcpu_join(struct vcpu *vcpu)
 {
 	if (!vcpu->thread_started)
 		return;
+	vcpu_request(vcpu, VCPU_REQ_EXIT);
 	pthread_join(vcpu->thread, NULL);
 	vcpu->thread_started = false;
 }
@@ -302,4 +370,6 @@ void vcpu_destroy(struct vcpu *vcpu)
 		close(vcpu->fd);
 	vcpu->run = NULL;
 	vcpu->fd = -1;
+	pthread_mutex_destroy(&vcpu->lock);
+	pthread_cond_destroy(&vcpu->cond);
 }

@@ -234,7 +234,7 @@ static void com1_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		serial16550_write(opaque, (unsigned int)(off + i), data[i]);
 }
 
-static const struct bus_ops com1_bus_ops = { .read = com1_read, .write = com1_write };
+static const struct bus_ops com1_bus_ops = {.read = com1_read, .write = com1_write};
 
 /*
  * A minimal i8042: status "nothing to read, ready for a command", data 0.
@@ -255,8 +255,8 @@ static void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, uns
 	}
 }
 
-static const struct bus_ops i8042_data_ops = { .read = zero_read };
-static const struct bus_ops i8042_cmd_ops = { .read = zero_read, .write = i8042_cmd_write };
+static const struct bus_ops i8042_data_ops = {.read = zero_read};
+static const struct bus_ops i8042_cmd_ops = {.read = zero_read, .write = i8042_cmd_write};
 
 /*
  * The FADT's sleep control register (hardware-reduced ACPI): S5 with SLP_EN
@@ -269,13 +269,14 @@ static void acpi_sleep_write(void *opaque, uint64_t off, const uint8_t *data, un
 
 	if (off != 0 || len != 1 || !(v & ACPI_SLEEP_CTL_SLP_EN))
 		return;
-	if (((v & ACPI_SLEEP_CTL_SLP_TYP_MASK) >> ACPI_SLEEP_CTL_SLP_TYP_SHIFT) == ACPI_SLP_TYP_S5) {
+	if (((v & ACPI_SLEEP_CTL_SLP_TYP_MASK) >> ACPI_SLEEP_CTL_SLP_TYP_SHIFT) ==
+	    ACPI_SLP_TYP_S5) {
 		log_info("guest powered off (ACPI S5)");
 		vm_request_stop(opaque, VM_STATUS_OK);
 	}
 }
 
-static const struct bus_ops acpi_sleep_ops = { .read = zero_read, .write = acpi_sleep_write };
+static const struct bus_ops acpi_sleep_ops = {.read = zero_read, .write = acpi_sleep_write};
 
 static void ioapic_bus_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
 {
@@ -301,8 +302,7 @@ static void ioapic_bus_write(void *opaque, uint64_t off, const uint8_t *data, un
 	ioapic_mmio_write(opaque, off, v);
 }
 
-static const struct bus_ops ioapic_bus_ops = { .read = ioapic_bus_read,
-					       .write = ioapic_bus_write };
+static const struct bus_ops ioapic_bus_ops = {.read = ioapic_bus_read, .write = ioapic_bus_write};
 
 /* ---- creation ---- */
 
@@ -338,6 +338,14 @@ static int setup_kvm(struct vm *vm)
 	    kvm_check_cap(vm, KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI") ||
 	    kvm_check_cap(vm, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"))
 		return -ENOTSUP;
+	r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (r <= 0)
+		r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (r > 0 && vm->nr_vcpus > (unsigned int)r) {
+		log_err("--cpus %u: this host's KVM allows at most %d vCPUs per VM", vm->nr_vcpus,
+			r);
+		return -EINVAL;
+	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		log_err("KVM_CREATE_VM failed: %s", strerror(errno));
@@ -453,7 +461,7 @@ static int setup_vcpus(struct vm *vm)
 			log_err("creating vcpu%u failed: %s", i, strerror(-r));
 			break;
 		}
-		cpu_cpuid_adapt(cpuid, i, vm->host_quirks);
+		cpu_cpuid_adapt(cpuid, i, vm->nr_vcpus, vm->host_quirks);
 		step = "setting CPUID (KVM_SET_CPUID2)";
 		r = cpu_set_cpuid(v->fd, cpuid);
 		if (!r) {
@@ -529,8 +537,12 @@ static int load_guest(struct vm *vm, const struct vm_config *cfg, const char *ke
 	log_debug("kernel entry 0x%llx (%d-bit protocol), initrd at 0x%llx",
 		  (unsigned long long)entry.rip, entry.protocol,
 		  (unsigned long long)entry.initrd_addr);
+	/* The EBDA holds an MP table for up to 40 CPUs; beyond that, ACPI only. */
 	r = mptable_write(&vm->mem, LAYOUT_EBDA, vm->nr_vcpus, LAYOUT_IOAPIC);
-	if (r) {
+	if (r == -E2BIG) {
+		log_info("%u vCPUs do not fit in an MP table: the guest has ACPI's MADT only",
+			 vm->nr_vcpus);
+	} else if (r) {
 		log_err("writing the MP table failed: %s", strerror(-r));
 		return VM_STATUS_CONFIG;
 	}
@@ -584,7 +596,7 @@ static int check_mem_size(const struct vm_config *cfg)
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	char *def_kernel = NULL, *def_initrd = NULL;
-	struct file_map kernel = { 0 }, initrd = { 0 };
+	struct file_map kernel = {0}, initrd = {0};
 	const char *kernel_path = cfg->kernel_path, *initrd_path = cfg->initrd_path;
 	int r;
 
@@ -593,6 +605,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	atomic_init(&vm->status, -1);
 	atomic_init(&vm->stopping, false);
 	vm->nr_vcpus = cfg->cpus;
+	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		log_err("cannot allocate %u vCPUs", cfg->cpus);
+		return VM_STATUS_HOST;
+	}
 	pthread_mutex_init(&vm->dev_lock, NULL);
 
 	if (!kernel_path) {
@@ -634,8 +651,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		r = VM_STATUS_HOST;
 		goto out;
 	}
-	if (setup_kvm(vm)) {
-		r = VM_STATUS_HOST;
+	r = setup_kvm(vm);
+	if (r) {
+		r = r == -EINVAL ? VM_STATUS_CONFIG : VM_STATUS_HOST;
 		goto out;
 	}
 	r = setup_memory(vm, cfg);
@@ -653,12 +671,42 @@ out:
 		log_info("this host's KVM emulates guest kernel code (no VT-x/AMD-V): hiding "
 			 "CX16 and the hypercall-based PV features%s (--no-host-quirks turns this "
 			 "off)",
-			 cfg->cmdline ? "" : ", adding '" CONFIG_QUIRKS_CMDLINE "' to the kernel "
-					      "command line");
+			 cfg->cmdline ? ""
+				      : ", adding '" CONFIG_QUIRKS_CMDLINE "' to the kernel "
+					"command line");
 	free(def_initrd);
 	if (r)
 		vm_destroy(vm);
 	return r;
+}
+
+/* ---- pause and resume ---- */
+
+void vm_pause(struct vm *vm)
+{
+	unsigned int i;
+
+	/* Post every request first, so that the vCPUs stop in parallel. */
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request(&vm->vcpus[i], VCPU_REQ_PAUSE);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_wait_state(&vm->vcpus[i], VCPU_PAUSED);
+	if (!vm->paused)
+		log_info("VM paused (%u vCPUs)", vm->nr_vcpus);
+	vm->paused = true;
+}
+
+void vm_resume(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request(&vm->vcpus[i], VCPU_REQ_RUN);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_wait_state(&vm->vcpus[i], VCPU_RUNNING);
+	if (vm->paused)
+		log_info("VM resumed");
+	vm->paused = false;
 }
 
 /* ---- the main thread's loop ---- */
@@ -682,7 +730,7 @@ enum { EV_STOP, EV_RX_ROOM, EV_SIGNAL, EV_STDIN };
 
 static int epoll_add(int ep, int fd, uint64_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
 
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -759,7 +807,13 @@ static int event_loop(struct vm *vm, int sig_fd)
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;
 
-				if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+					break;
+				if (si.ssi_signo == SIGUSR1) {
+					vm_pause(vm);
+				} else if (si.ssi_signo == SIGUSR2) {
+					vm_resume(vm);
+				} else {
 					log_info("terminated by signal %u (%s)", si.ssi_signo,
 						 strsignal((int)si.ssi_signo));
 					vm_request_stop(vm, 128 + (int)si.ssi_signo);
@@ -809,6 +863,8 @@ int vm_run(struct vm *vm)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, vcpu_kick_signal());
@@ -829,6 +885,7 @@ int vm_run(struct vm *vm)
 		close(sig_fd);
 		return VM_STATUS_HOST;
 	}
+	/* Threads start paused; the boot CPU runs, the APs wait for INIT/SIPI. */
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		r = vcpu_start(&vm->vcpus[i]);
 		if (r) {
@@ -837,13 +894,15 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
-	if (!r)
+	if (!r) {
+		vm_resume(vm);
 		event_loop(vm, sig_fd);
+	}
 
-	/* Stop every vCPU, then wait for them. */
+	/* Stop every vCPU (an EXIT request each), then wait for them. */
 	atomic_store(&vm->stopping, true);
 	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
+		vcpu_request(&vm->vcpus[i], VCPU_REQ_EXIT);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	console_restore();
@@ -860,9 +919,11 @@ void vm_destroy(struct vm *vm)
 {
 	unsigned int i;
 
-	for (i = 0; i < vm->nr_vcpus; i++)
+	for (i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].vm)
 			vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

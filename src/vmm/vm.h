@@ -23,8 +23,6 @@
 #include "vmm/gmem.h"
 #include "vmm/vcpu.h"
 
-#define VM_MAX_VCPUS 1
-
 /* Process exit statuses (README "Exit status"). */
 enum vm_status {
 	VM_STATUS_OK = 0,     /* guest rebooted or powered off; user quit */
@@ -49,11 +47,12 @@ struct vm {
 	uint8_t in_buf[4096];
 	size_t in_len, in_off;
 
-	struct vcpu vcpus[VM_MAX_VCPUS];
+	struct vcpu *vcpus; /* nr_vcpus of them; vcpu 0 is the boot CPU */
 	unsigned int nr_vcpus;
+	bool paused; /* main thread only: all vCPUs paused by request */
 
 	bool host_quirks;
-	int stop_efd;    /* written when the VM must stop (any thread) */
+	int stop_efd;	 /* written when the VM must stop (any thread) */
 	int rx_room_efd; /* written when COM1's receive FIFO has room */
 	atomic_bool stopping;
 	atomic_int status; /* first stop reason wins; -1 while running */
@@ -66,8 +65,15 @@ struct vm {
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg);
 
-/* Run until the guest or the user ends it. Returns the vm_status to exit with. */
+/*
+ * Run until the guest or the user ends it. Returns the vm_status to exit
+ * with. SIGUSR1 pauses every vCPU, SIGUSR2 resumes them.
+ */
 int vm_run(struct vm *vm);
+
+/* Pause every vCPU and wait until all are out of KVM_RUN; resume them. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

@@ -41,7 +41,7 @@ def test_unknown_command():
     (["--mem", "0"], "cannot be empty"),
     (["--mem", "99999999999999999999"], "too large"),
     (["--mem", "17179869184T"], "too large"),
-    (["--cpus", "2"], "--cpus 2: not supported yet"),
+    (["--cpus", "256"], "--cpus 256: at most 255 vCPUs"),
     (["--cpus", "0"], "not a positive whole number"),
     (["--cpus", "x"], "not a positive whole number"),
     (["--boot-protocol", "16"], "use 64 or 32"),

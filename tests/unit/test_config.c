@@ -294,8 +294,8 @@ static void test_run_bad_mem(void **state)
 static void test_run_cpus(void **state)
 {
 	static const struct bad_option cases[] = {
-		{"--cpus", "2", "not supported yet", NULL},
-		{"-c", "4", "not supported yet", NULL},
+		{"--cpus", "256", "at most 255", NULL},
+		{"-c", "1000", "at most 255", NULL},
 		{"--cpus", "0", "'0'", NULL},
 		{"--cpus", "abc", "abc", NULL},
 		{"--cpus", "-1", "-1", NULL},
@@ -303,12 +303,17 @@ static void test_run_cpus(void **state)
 		{"--cpus", "1x", "1x", NULL},
 		{"--cpus", "1.0", "1.0", NULL},
 		{"--cpus", "99999999999999999999999", "--cpus", NULL},
-		/* 0, abc and the like are not "not supported yet": they are not numbers of CPUs. */
+		/* 0, abc and the like are not numbers of CPUs at all. */
 		{"--cpus", "0", "positive", NULL},
 	};
+	struct vm_config cfg;
 
 	(void)state;
 	expect_bad_options(cases, ARRAY_SIZE(cases));
+	expect_ok(PARSE(&cfg, "run", "--cpus", "4"));
+	assert_int_equal(cfg.cpus, 4);
+	expect_ok(PARSE(&cfg, "run", "-c", "255"));
+	assert_int_equal(cfg.cpus, 255);
 }
 
 static void test_run_boot_protocol(void **state)

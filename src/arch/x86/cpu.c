@@ -78,8 +78,20 @@ int cpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 	return 0;
 }
 
-void cpu_cpuid_adapt(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id, bool host_quirks)
+/* Bits needed to number n things: ceil(log2(n)). */
+static unsigned int id_bits(unsigned int n)
 {
+	unsigned int b = 0;
+
+	while ((1U << b) < n)
+		b++;
+	return b;
+}
+
+void cpu_cpuid_adapt(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id, unsigned int nr_vcpus,
+		     bool host_quirks)
+{
+	unsigned int core_bits = id_bits(nr_vcpus);
 	unsigned int i;
 
 	for (i = 0; i < cpuid->nent; i++) {
@@ -87,16 +99,52 @@ void cpu_cpuid_adapt(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id, bool host_q
 
 		switch (e->function) {
 		case 1:
-			/* Initial APIC ID, and "running under a hypervisor". */
-			e->ebx = (e->ebx & 0x00ffffffU) | (vcpu_id << 24);
+			/* Initial APIC ID, logical CPUs per package, HTT when > 1. */
+			e->ebx = (e->ebx & 0x0000ffffU) | (vcpu_id << 24) |
+				 ((nr_vcpus > 255 ? 255 : nr_vcpus) << 16);
+			if (nr_vcpus > 1)
+				e->edx |= 1U << 28;
+			else
+				e->edx &= ~(1U << 28);
+			/* "Running under a hypervisor". */
 			e->ecx |= 1U << 31;
 			/* The emulator here cannot execute cmpxchg16b at CPL0. */
 			if (host_quirks)
 				e->ecx &= ~(1U << 13);
 			break;
+		case 4:
+			/* Cores per package - 1 in EAX[31:26]; caches not shared by threads. */
+			if (e->eax & 0x1f)
+				e->eax = (e->eax & 0x00003fffU) |
+					 ((((1U << core_bits) - 1) & 0x3f) << 26);
+			break;
 		case 0xb:
 		case 0x1f:
-			e->edx = vcpu_id; /* x2APIC ID */
+			/* x2APIC topology: level 0 SMT (1 thread), level 1 core. */
+			if (e->index == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = (1U << 8) | 0;
+			} else if (e->index == 1) {
+				e->eax = core_bits;
+				e->ebx = nr_vcpus;
+				e->ecx = (2U << 8) | 1;
+			} else {
+				e->eax = 0;
+				e->ebx = 0;
+				e->ecx = e->index;
+			}
+			e->edx = vcpu_id;
+			break;
+		case 0x80000008:
+			/* AMD: number of cores - 1, and the APIC ID bits for the core. */
+			e->ecx = (e->ecx & ~0xf0ffU) | (core_bits << 12) | ((nr_vcpus - 1) & 0xff);
+			break;
+		case 0x8000001e:
+			/* AMD: extended APIC ID, core ID (one thread per core), node 0. */
+			e->eax = vcpu_id;
+			e->ebx = vcpu_id & 0xff;
+			e->ecx = 0;
 			break;
 		case 0x40000001:
 			/* Hypercalls spin on such hosts: hide the features that use them. */
@@ -128,16 +176,16 @@ int cpu_set_msrs(int vcpu_fd)
 		uint32_t index;
 		uint64_t data;
 	} boot_msrs[] = {
-		{ MSR_IA32_SYSENTER_CS, 0 },
-		{ MSR_IA32_SYSENTER_ESP, 0 },
-		{ MSR_IA32_SYSENTER_EIP, 0 },
-		{ MSR_STAR, 0 },
-		{ MSR_LSTAR, 0 },
-		{ MSR_CSTAR, 0 },
-		{ MSR_SYSCALL_MASK, 0 },
-		{ MSR_KERNEL_GS_BASE, 0 },
-		{ MSR_IA32_MISC_ENABLE, 1 },		   /* fast strings */
-		{ MSR_MTRR_DEF_TYPE, (1ULL << 11) | 6 }, /* MTRRs on, write-back default */
+		{MSR_IA32_SYSENTER_CS, 0},
+		{MSR_IA32_SYSENTER_ESP, 0},
+		{MSR_IA32_SYSENTER_EIP, 0},
+		{MSR_STAR, 0},
+		{MSR_LSTAR, 0},
+		{MSR_CSTAR, 0},
+		{MSR_SYSCALL_MASK, 0},
+		{MSR_KERNEL_GS_BASE, 0},
+		{MSR_IA32_MISC_ENABLE, 1},	       /* fast strings */
+		{MSR_MTRR_DEF_TYPE, (1ULL << 11) | 6}, /* MTRRs on, write-back default */
 	};
 	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
 	/* struct kvm_msrs ends in a flexible array: build it in aligned storage. */
@@ -166,8 +214,8 @@ int cpu_set_fpu(int vcpu_fd)
 	struct kvm_fpu fpu;
 
 	memset(&fpu, 0, sizeof(fpu));
-	fpu.fcw = 0x37f;     /* the FNINIT value */
-	fpu.mxcsr = 0x1f80;  /* all SSE exceptions masked */
+	fpu.fcw = 0x37f;    /* the FNINIT value */
+	fpu.mxcsr = 0x1f80; /* all SSE exceptions masked */
 	return xioctl(vcpu_fd, KVM_SET_FPU, &fpu);
 }
 

@@ -21,11 +21,14 @@ bool cpu_host_emulates_kernel(void);
 int cpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out) __attribute__((warn_unused_result));
 
 /*
- * Adapt the supported table for one vCPU: APIC IDs, the hypervisor bit,
- * and with host_quirks CX16 and the hypercall-based KVM PV features cleared.
+ * Adapt the supported table for vCPU vcpu_id of nr_vcpus: its APIC ID, a
+ * topology of one socket with nr_vcpus single-threaded cores (leaves 1, 4,
+ * 0xb, 0x1f, 0x80000008, 0x8000001e), the hypervisor bit, and with
+ * host_quirks CX16 and the hypercall-based KVM PV features cleared.
  * Pure: edits the table in place, no ioctl.
  */
-void cpu_cpuid_adapt(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id, bool host_quirks);
+void cpu_cpuid_adapt(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id, unsigned int nr_vcpus,
+		     bool host_quirks);
 
 /* The order matters: CPUID before MSRs (style.md 8.6). */
 int cpu_set_cpuid(int vcpu_fd, struct kvm_cpuid2 *cpuid) __attribute__((warn_unused_result));
