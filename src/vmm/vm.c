@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -171,6 +172,33 @@ static const struct serial16550_ops vm_com1_ops = {
 	.rx_room = com1_rx_room,
 };
 
+static void rtc_set_irq(void *ctx, bool level)
+{
+	struct vm *vm = ctx;
+
+	ioapic_set_irq(&vm->ioapic, RTC_CMOS_IRQ, level);
+}
+
+static const struct rtc_cmos_ops vm_rtc_ops = {
+	.set_irq = rtc_set_irq,
+	.now_ns = rtc_cmos_host_now_ns,
+};
+
+/*
+ * With dev_lock held, after anything that may have changed the RTC's next
+ * event: if it moved, wake the main thread to re-arm the timer.
+ */
+static void rtc_update_deadline(struct vm *vm)
+{
+	uint64_t next = rtc_cmos_next_event_ns(&vm->rtc), one = 1;
+
+	if (next == vm->rtc_deadline_ns)
+		return;
+	vm->rtc_deadline_ns = next;
+	if (write(vm->rtc_rearm_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LEVEL_WARN, "rtc: eventfd write failed: %s", strerror(errno));
+}
+
 /* ---- exits from the vCPU threads ---- */
 
 void vm_request_stop(struct vm *vm, int status)
@@ -235,6 +263,28 @@ static void com1_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 }
 
 static const struct bus_ops com1_bus_ops = {.read = com1_read, .write = com1_write};
+
+static void rtc_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
+{
+	struct vm *vm = opaque;
+	unsigned int i;
+
+	for (i = 0; i < len; i++)
+		data[i] = rtc_cmos_read(&vm->rtc, (unsigned int)(off + i));
+	rtc_update_deadline(vm);
+}
+
+static void rtc_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
+{
+	struct vm *vm = opaque;
+	unsigned int i;
+
+	for (i = 0; i < len; i++)
+		rtc_cmos_write(&vm->rtc, (unsigned int)(off + i), data[i]);
+	rtc_update_deadline(vm);
+}
+
+static const struct bus_ops rtc_bus_ops = {.read = rtc_read, .write = rtc_write};
 
 /*
  * A minimal i8042: status "nothing to read, ready for a command", data 0.
@@ -421,9 +471,14 @@ static int setup_devices(struct vm *vm)
 	/* The MP table says the IOAPIC's ID is the first one after the CPUs. */
 	vm->ioapic.id = vm->nr_vcpus;
 	serial16550_init(&vm->com1, &vm_com1_ops, vm);
+	rtc_cmos_init(&vm->rtc, &vm_rtc_ops, vm, gmem_bank_end(&vm->mem, 0),
+		      vm->mem.nr_banks > 1 ? vm->mem.banks[1].size : 0);
 
 	r = bus_register(&vm->pio, COM1_PORT, SERIAL16550_NR_REGS, &com1_bus_ops, &vm->com1,
 			 "com1");
+	if (!r)
+		r = bus_register(&vm->pio, RTC_CMOS_PORT_BASE, RTC_CMOS_NR_PORTS, &rtc_bus_ops, vm,
+				 "rtc");
 	if (!r)
 		r = bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, vm, "i8042");
 	if (!r)
@@ -602,6 +657,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->rx_room_efd = -1;
+	vm->rtc_rearm_efd = vm->rtc_timer_fd = -1;
 	atomic_init(&vm->status, -1);
 	atomic_init(&vm->stopping, false);
 	vm->nr_vcpus = cfg->cpus;
@@ -646,8 +702,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_room_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_efd < 0 || vm->rx_room_efd < 0) {
-		log_err("eventfd failed: %s", strerror(errno));
+	vm->rtc_rearm_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->rtc_timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->stop_efd < 0 || vm->rx_room_efd < 0 || vm->rtc_rearm_efd < 0 ||
+	    vm->rtc_timer_fd < 0) {
+		log_err("eventfd/timerfd failed: %s", strerror(errno));
 		r = VM_STATUS_HOST;
 		goto out;
 	}
@@ -726,7 +785,36 @@ static void feed_input(struct vm *vm)
 		vm->in_off = vm->in_len = 0;
 }
 
-enum { EV_STOP, EV_RX_ROOM, EV_SIGNAL, EV_STDIN };
+enum { EV_STOP, EV_RX_ROOM, EV_SIGNAL, EV_STDIN, EV_RTC_REARM, EV_RTC_TIMER };
+
+/* Arm the RTC's timer for its current deadline (0 disarms). */
+static void rtc_arm(struct vm *vm)
+{
+	struct itimerspec its;
+	uint64_t deadline;
+
+	pthread_mutex_lock(&vm->dev_lock);
+	deadline = vm->rtc_deadline_ns;
+	pthread_mutex_unlock(&vm->dev_lock);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(deadline / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(deadline % 1000000000ULL);
+	if (timerfd_settime(vm->rtc_timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_ratelimited(LOG_LEVEL_WARN, "rtc: timerfd_settime failed: %s", strerror(errno));
+}
+
+static void rtc_expired(struct vm *vm)
+{
+	uint64_t n;
+
+	if (read(vm->rtc_timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LEVEL_WARN, "rtc: timerfd read failed: %s", strerror(errno));
+	pthread_mutex_lock(&vm->dev_lock);
+	rtc_cmos_tick(&vm->rtc);
+	vm->rtc_deadline_ns = rtc_cmos_next_event_ns(&vm->rtc);
+	pthread_mutex_unlock(&vm->dev_lock);
+	rtc_arm(vm);
+}
 
 static int epoll_add(int ep, int fd, uint64_t tag)
 {
@@ -754,14 +842,15 @@ static int event_loop(struct vm *vm, int sig_fd)
 		return VM_STATUS_HOST;
 	}
 	if (epoll_add(ep, vm->stop_efd, EV_STOP) || epoll_add(ep, vm->rx_room_efd, EV_RX_ROOM) ||
-	    epoll_add(ep, sig_fd, EV_SIGNAL)) {
+	    epoll_add(ep, sig_fd, EV_SIGNAL) || epoll_add(ep, vm->rtc_rearm_efd, EV_RTC_REARM) ||
+	    epoll_add(ep, vm->rtc_timer_fd, EV_RTC_TIMER)) {
 		log_err("epoll_ctl failed: %s", strerror(errno));
 		close(ep);
 		return VM_STATUS_HOST;
 	}
 
 	while (!atomic_load(&vm->stopping)) {
-		struct epoll_event evs[4];
+		struct epoll_event evs[8];
 		bool want_stdin = !vm->con.in_eof && vm->in_len == 0;
 		int timeout = -1, n, i;
 
@@ -783,7 +872,7 @@ static int event_loop(struct vm *vm, int sig_fd)
 		if (want_stdin && !stdin_pollable)
 			timeout = 0;
 
-		n = epoll_wait(ep, evs, 4, timeout);
+		n = epoll_wait(ep, evs, 8, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -803,6 +892,13 @@ static int event_loop(struct vm *vm, int sig_fd)
 			case EV_RX_ROOM:
 				drain_eventfd(vm->rx_room_efd);
 				feed_input(vm);
+				break;
+			case EV_RTC_REARM:
+				drain_eventfd(vm->rtc_rearm_efd);
+				rtc_arm(vm);
+				break;
+			case EV_RTC_TIMER:
+				rtc_expired(vm);
 				break;
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;
@@ -932,9 +1028,14 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_efd);
 	if (vm->rx_room_efd >= 0)
 		close(vm->rx_room_efd);
+	if (vm->rtc_rearm_efd >= 0)
+		close(vm->rtc_rearm_efd);
+	if (vm->rtc_timer_fd >= 0)
+		close(vm->rtc_timer_fd);
 	gmem_unmap(&vm->mem);
 	free(vm->cmdline);
 	vm->vm_fd = vm->kvm_fd = vm->stop_efd = vm->rx_room_efd = -1;
+	vm->rtc_rearm_efd = vm->rtc_timer_fd = -1;
 	vm->cmdline = NULL;
 	pthread_mutex_destroy(&vm->dev_lock);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "devices/ioapic.h"
+#include "devices/rtc_cmos.h"
 #include "devices/serial16550.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
@@ -41,6 +42,8 @@ struct vm {
 	pthread_mutex_t dev_lock; /* guards every device model below */
 	struct serial16550 com1;
 	struct ioapic ioapic;
+	struct rtc_cmos rtc;
+	uint64_t rtc_deadline_ns; /* the RTC's next event (CLOCK_REALTIME), 0 = none */
 
 	struct console con;
 	/* Input read from stdin that the guest's UART has no room for yet. */
@@ -52,8 +55,10 @@ struct vm {
 	bool paused; /* main thread only: all vCPUs paused by request */
 
 	bool host_quirks;
-	int stop_efd;	 /* written when the VM must stop (any thread) */
-	int rx_room_efd; /* written when COM1's receive FIFO has room */
+	int stop_efd;	   /* written when the VM must stop (any thread) */
+	int rx_room_efd;   /* written when COM1's receive FIFO has room */
+	int rtc_rearm_efd; /* written when the RTC's next event time changed */
+	int rtc_timer_fd;  /* fires at rtc_deadline_ns */
 	atomic_bool stopping;
 	atomic_int status; /* first stop reason wins; -1 while running */
 	char *cmdline;
