@@ -24,6 +24,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
+#include "devices/rtc_cmos.h"
 #include "vmm/gmem.h"
 
 #define AREA_SIZE (LAYOUT_ACPI_END - LAYOUT_ACPI_START)
@@ -253,8 +254,13 @@ static void check_fadt(const struct parsed *p, const struct acpi_config *cfg)
 	/* PM1a/b event and control, PM2, PM timer, GPE0/1 blocks and lengths. */
 	for (off = 56; off < 96; off++)
 		assert_int_equal(f[off], 0);
-	/* IAPC_BOOT_ARCH: VGA and CMOS RTC not present; not 8042, not legacy. */
-	assert_int_equal(get16(f + 109), (1 << 2) | (1 << 5));
+	/* CENTURY: the RTC's century byte is at CMOS index 0x32. */
+	assert_int_equal(f[108], 0x32);
+	/*
+	 * IAPC_BOOT_ARCH: VGA not present (bit 2); CMOS RTC present (bit 5
+	 * clear); no 8042, no legacy devices.
+	 */
+	assert_int_equal(get16(f + 109), 1 << 2);
 	assert_true(flags & (1U << 20));     /* HW_REDUCED_ACPI */
 	assert_false(flags & (1U << 10));    /* no RESET_REG_SUP */
 	assert_false(flags & (1U << 8));     /* no TMR_VAL_EXT: no PM timer */
@@ -329,22 +335,40 @@ static void check_madt(const struct parsed *p, const struct acpi_config *cfg)
 /*
  * The DSDT body as iasl -on (no name optimization) compiles
  *	Name (_S5, Package () { 5, 5, 0, 0 })
- *	Scope (\_SB) { Device (COM1) {
- *		Name (_HID, EisaId ("PNP0501"))
- *		Name (_UID, 0)
- *		Name (_CRS, ResourceTemplate () {
- *			IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)
- *			IRQNoFlags () {4}
- *		})
- *	} }
+ *	Scope (\_SB) {
+ *		Device (COM1) {
+ *			Name (_HID, EisaId ("PNP0501"))
+ *			Name (_UID, 0)
+ *			Name (_CRS, ResourceTemplate () {
+ *				IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)
+ *				IRQNoFlags () {4}
+ *			})
+ *		}
+ *		Device (RTC) {
+ *			Name (_HID, EisaId ("PNP0B00"))
+ *			Name (_UID, 0)
+ *			Name (_CRS, ResourceTemplate () {
+ *				IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)
+ *				IRQNoFlags () {8}
+ *			})
+ *		}
+ *	}
+ * The scope is now over 63 bytes long: a two-byte PkgLength (0x41 0x06).
  */
 static const uint8_t expected_dsdt_body[] = {
 	0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00,
-	0x10, 0x33, 0x5c, 0x5f, 0x53, 0x42, 0x5f, 0x5b, 0x82, 0x2b, 0x43, 0x4f, 0x4d, 0x31,
-	0x08, 0x5f, 0x48, 0x49, 0x44, 0x0c, 0x41, 0xd0, 0x05, 0x01, 0x08, 0x5f, 0x55, 0x49,
-	0x44, 0x00, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8,
-	0x03, 0xf8, 0x03, 0x00, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00,
+	0x10, 0x41, 0x06, 0x5c, 0x5f, 0x53, 0x42, 0x5f, 0x5b, 0x82, 0x2b, 0x43, 0x4f, 0x4d,
+	0x31, 0x08, 0x5f, 0x48, 0x49, 0x44, 0x0c, 0x41, 0xd0, 0x05, 0x01, 0x08, 0x5f, 0x55,
+	0x49, 0x44, 0x00, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01,
+	0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00, 0x5b, 0x82, 0x2b,
+	0x52, 0x54, 0x43, 0x5f, 0x08, 0x5f, 0x48, 0x49, 0x44, 0x0c, 0x41, 0xd0, 0x0b, 0x00,
+	0x08, 0x5f, 0x55, 0x49, 0x44, 0x00, 0x08, 0x5f, 0x43, 0x52, 0x53, 0x11, 0x10, 0x0a,
+	0x0d, 0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01, 0x79, 0x00,
 };
+
+/* Offsets in expected_dsdt_body of the RTC's IO and IRQ descriptors. */
+#define DSDT_RTC_IO 99
+#define DSDT_RTC_IRQ 107
 
 static void test_one_cpu(void **state)
 {
@@ -393,6 +417,15 @@ static void test_dsdt(void **state)
 	assert_int_equal((ACPI_SLP_TYP_S5 << ACPI_SLEEP_CTL_SLP_TYP_SHIFT) &
 				 ~ACPI_SLEEP_CTL_SLP_TYP_MASK,
 			 0);
+	/* The RTC's _CRS is where the device model is. */
+	assert_int_equal(d[36 + DSDT_RTC_IO], 0x47); /* IO descriptor */
+	assert_int_equal(get16(d + 36 + DSDT_RTC_IO + 2), RTC_CMOS_PORT_BASE);
+	assert_int_equal(get16(d + 36 + DSDT_RTC_IO + 4), RTC_CMOS_PORT_BASE);
+	assert_int_equal(d[36 + DSDT_RTC_IO + 7], RTC_CMOS_NR_PORTS);
+	assert_int_equal(d[36 + DSDT_RTC_IRQ], 0x22); /* IRQ descriptor, no flags */
+	assert_int_equal(get16(d + 36 + DSDT_RTC_IRQ + 1), 1U << RTC_CMOS_IRQ);
+	/* And the FADT's CENTURY is its century byte. */
+	assert_int_equal(at(p, p->fadt, 276)[108], RTC_CMOS_CENTURY);
 	test_free(p);
 }
 
@@ -723,12 +756,24 @@ static void test_iasl(void **state)
 	expect_in(dsl, "Device (COM1)", "dsdt.dsl");
 	expect_in(dsl, "IRQNoFlags ()", "dsdt.dsl");
 	expect_in(dsl, "0x03F8,", "dsdt.dsl");
+	expect_in(dsl, "Device (RTC)", "dsdt.dsl");
+	expect_in(dsl, "EisaId (\"PNP0B00\")", "dsdt.dsl");
+	expect_in(dsl,
+		  "IO (Decode16,\n"
+		  "                    0x0070,             // Range Minimum\n"
+		  "                    0x0070,             // Range Maximum\n"
+		  "                    0x01,               // Alignment\n"
+		  "                    0x02,               // Length\n",
+		  "dsdt.dsl");
+	expect_in(dsl, "{8}", "dsdt.dsl");
 	test_free(dsl);
 	recompile(dir, "dsdt", at(p, p->dsdt, p->dsdt_len), p->dsdt_len);
 
 	dsl = disassemble(dir, "facp", at(p, p->fadt, p->fadt_len), p->fadt_len);
 	expect_in(dsl, "Hardware Reduced (V5) : 1", "facp.dsl");
-	expect_in(dsl, "CMOS RTC Not Present (V5) : 1", "facp.dsl");
+	expect_in(dsl, "CMOS RTC Not Present (V5) : 0", "facp.dsl");
+	expect_in(dsl, "VGA Not Present (V4) : 1", "facp.dsl");
+	expect_in(dsl, "Century Index : 32", "facp.dsl");
 	expect_in(dsl, "DSDT Address : 00000000000E01E0", "facp.dsl");
 	expect_in(dsl, "Address : 00000000000003C0", "facp.dsl");
 	expect_in(dsl, "Address : 00000000000003C1", "facp.dsl");
@@ -754,8 +799,8 @@ static void test_iasl(void **state)
 	 * The DSDT is what iasl itself compiles from the ASL we mean; -on
 	 * keeps "\_SB" rooted instead of shortening it to "_SB_".
 	 */
-	dsl = test_malloc(1024);
-	snprintf(dsl, 1024,
+	dsl = test_malloc(2048);
+	snprintf(dsl, 2048,
 		 "DefinitionBlock (\"\", \"DSDT\", 2, \"LMIGTS\", \"LMIGTEST\", 1)\n"
 		 "{\n"
 		 "    Name (_S5, Package () { %d, %d, 0, 0 })\n"
@@ -766,6 +811,14 @@ static void test_iasl(void **state)
 		 "            Name (_CRS, ResourceTemplate () {\n"
 		 "                IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)\n"
 		 "                IRQNoFlags () {4}\n"
+		 "            })\n"
+		 "        }\n"
+		 "        Device (RTC) {\n"
+		 "            Name (_HID, EisaId (\"PNP0B00\"))\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)\n"
+		 "                IRQNoFlags () {8}\n"
 		 "            })\n"
 		 "        }\n"
 		 "    }\n"

@@ -26,6 +26,7 @@
 
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
+#include "devices/rtc_cmos.h"
 
 /* The tables are little-endian; so is every host that runs KVM x86 guests. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ACPI tables need a little-endian host");
@@ -151,7 +152,10 @@ struct acpi_fadt {
 /* Preferred_PM_Profile (table 5.9): nothing in particular. */
 #define FADT_PM_PROFILE_UNSPECIFIED 0
 
-/* IA-PC Boot Architecture Flags (table 5.10). No 8042 (bit 1) either. */
+/*
+ * IA-PC Boot Architecture Flags (table 5.10). No 8042 (bit 1) either. The
+ * CMOS RTC is present, so bit 5 stays clear.
+ */
 #define FADT_BOOT_VGA_NOT_PRESENT (1U << 2)
 #define FADT_BOOT_CMOS_RTC_NOT_PRESENT (1U << 5)
 
@@ -162,6 +166,9 @@ struct acpi_fadt {
 #define FADT_F_PWR_BUTTON (1U << 4)
 #define FADT_F_SLP_BUTTON (1U << 5)
 #define FADT_F_HW_REDUCED_ACPI (1U << 20)
+
+/* CENTURY (table 5.9): the CMOS index of the RTC's century byte; 0 if none. */
+#define FADT_CENTURY RTC_CMOS_CENTURY
 
 #define FADT_FLAGS                                                                                 \
 	(FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |                  \
@@ -238,6 +245,8 @@ _Static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP is 36 bytes");
 _Static_assert(sizeof(struct acpi_header) == 36, "table header is 36 bytes");
 _Static_assert(sizeof(struct acpi_gas) == 12, "generic address structure is 12 bytes");
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT revision 6 is 276 bytes");
+_Static_assert(offsetof(struct acpi_fadt, century) == 108, "FADT CENTURY at offset 108");
+_Static_assert(offsetof(struct acpi_fadt, iapc_boot_arch) == 109, "IAPC_BOOT_ARCH at offset 109");
 _Static_assert(offsetof(struct acpi_fadt, flags) == 112, "FADT flags at offset 112");
 _Static_assert(offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT at offset 140");
 _Static_assert(offsetof(struct acpi_fadt, sleep_control_reg) == 244, "sleep control at 244");
@@ -253,20 +262,43 @@ _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "local APIC NMI entry is 6 by
 
 /*
  * The ISA devices the DSDT describes, under \_SB. Each is a Device with a
- * _HID, a _UID and a _CRS of one I/O range and one edge-triggered IRQ.
+ * _HID, a _UID and a _CRS of one fixed I/O range (minimum == maximum) and
+ * one edge-triggered IRQ.
  */
 struct acpi_isa_device {
 	const char *name; /* NameSeg */
 	const char *hid;  /* EISA ID */
 	uint32_t uid;
 	uint16_t io_base;
+	/*
+	 * The IO descriptor's _ALN. With minimum == maximum it constrains
+	 * nothing, but it is copied as the PC firmware writes it.
+	 */
+	uint8_t io_align;
 	uint8_t io_len;
 	uint8_t irq;
 };
 
 static const struct acpi_isa_device isa_devices[] = {
 	/* COM1: the 16550 at 0x3f8, 8 ports, ISA IRQ 4. */
-	{.name = "COM1", .hid = "PNP0501", .uid = 0, .io_base = 0x3f8, .io_len = 8, .irq = 4},
+	{.name = "COM1",
+	 .hid = "PNP0501",
+	 .uid = 0,
+	 .io_base = 0x3f8,
+	 .io_align = 0,
+	 .io_len = 8,
+	 .irq = 4},
+	/*
+	 * The MC146818 CMOS RTC: index and data ports at 0x70, ISA IRQ 8.
+	 * Alignment 1, as in the RTC's _CRS in PC firmware.
+	 */
+	{.name = "RTC",
+	 .hid = "PNP0B00",
+	 .uid = 0,
+	 .io_base = RTC_CMOS_PORT_BASE,
+	 .io_align = 1,
+	 .io_len = RTC_CMOS_NR_PORTS,
+	 .irq = RTC_CMOS_IRQ},
 };
 
 /* The byte that makes the sum of all `len` bytes zero. */
@@ -358,7 +390,8 @@ static void build_fadt(struct aml_buf *b, const struct acpi_config *cfg, uint64_
 	 */
 	fadt.preferred_pm_profile = FADT_PM_PROFILE_UNSPECIFIED;
 	fadt.sci_int = 0;
-	fadt.iapc_boot_arch = FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_CMOS_RTC_NOT_PRESENT;
+	fadt.century = FADT_CENTURY;
+	fadt.iapc_boot_arch = FADT_BOOT_VGA_NOT_PRESENT;
 	fadt.flags = FADT_FLAGS;
 	fadt.minor_version = FADT_MINOR_REVISION;
 	/* X_DSDT wins when set; keep the 32-bit field equal to it, or 0 if it cannot be. */
@@ -430,7 +463,10 @@ static void build_madt(struct aml_buf *b, const struct acpi_config *cfg)
  * Device (name) {
  *	Name (_HID, EisaId (hid))
  *	Name (_UID, uid)
- *	Name (_CRS, ResourceTemplate () { IO (Decode16, base, base, 0, len) IRQNoFlags () {irq} })
+ *	Name (_CRS, ResourceTemplate () {
+ *		IO (Decode16, base, base, align, len)
+ *		IRQNoFlags () {irq}
+ *	})
  * }
  */
 static void build_isa_device(struct aml_buf *b, const struct acpi_isa_device *dev)
@@ -445,8 +481,7 @@ static void build_isa_device(struct aml_buf *b, const struct acpi_isa_device *de
 	aml_integer(b, dev->uid);
 
 	aml_buf_init(&crs);
-	/* A fixed range: minimum == maximum, so the alignment does not matter. */
-	aml_res_io(&crs, 1, dev->io_base, dev->io_base, 0, dev->io_len);
+	aml_res_io(&crs, 1, dev->io_base, dev->io_base, dev->io_align, dev->io_len);
 	aml_res_irq_noflags(&crs, (uint16_t)(1U << dev->irq));
 	aml_name(b, "_CRS");
 	aml_resource_template(b, &crs);

@@ -9,10 +9,12 @@
  * - HW_REDUCED_ACPI: no PM1 event/control blocks, no PM timer, no GPEs, no
  *   SCI, no FACS. Sleep states go through the FADT's sleep control and
  *   status registers (two byte-wide I/O ports) instead.
- * - No 8259 PIC (MADT flags 0), no VGA, no CMOS RTC.
+ * - No 8259 PIC (MADT flags 0), no VGA. A CMOS RTC, whose century byte is
+ *   at CMOS index 0x32 (FADT CENTURY).
  * - CPUs with APIC IDs 0..nr_cpus-1, one IOAPIC, ISA IRQ 0 on GSI 2, NMI on
  *   LINT1 of every CPU.
- * - \_S5_ and COM1 (0x3f8, IRQ 4) in the DSDT.
+ * - \_S5_, COM1 (0x3f8, IRQ 4) and the RTC (PNP0B00: 0x70-0x71, IRQ 8) in
+ *   the DSDT.
  */
 #ifndef LMIG_ARCH_X86_ACPI_H
 #define LMIG_ARCH_X86_ACPI_H
@@ -20,7 +22,6 @@
 #include <stdint.h>
 
 #include "vmm/gmem.h"
-
 
 /* xAPIC IDs are 8 bits wide; 0xff is the broadcast ID. */
 #define ACPI_MAX_CPUS 255
