@@ -56,6 +56,7 @@
 #define MADT_IOAPIC 1
 #define MADT_INT_SRC_OVERRIDE 2
 #define MADT_LAPIC_NMI 4
+#define MADT_X2APIC 9
 #define MADT_LAPIC_ENABLED 1
 
 /* AML opcodes (section 20.3). */
@@ -627,6 +628,83 @@ static void check_madt(void)
 	end("acpi: IOAPIC ID register (0xfec00000, index 0) matches the MADT's IOAPIC ID");
 }
 
+/*
+ * The CPUs the MADT lists: enabled Local APIC entries (and enabled
+ * Processor Local x2APIC entries, which lmigtester does not write), for
+ * the tg.cpus check and for the SMP start-up (smp.c).
+ */
+u32 tg_madt_ids[TG_MAX_CPUS];
+unsigned int tg_madt_ncpus;
+bool tg_madt_found;
+
+static void collect_madt_cpus(unsigned int *disabled, unsigned int *x2apic)
+{
+	u32 len = madt ? rd32(madt + 4) : 0;
+
+	tg_madt_ncpus = 0;
+	tg_madt_found = madt != 0;
+	*disabled = *x2apic = 0;
+	for (u32 off = MADT_ENTRIES; off + 2 <= len;) {
+		u64 e = madt + off;
+		u8 type = rd8(e), elen = rd8(e + 1);
+		u32 id, fl;
+
+		if (elen < 2 || off + elen > len)
+			break; /* check_madt() reported it */
+		off += elen;
+		if (type == MADT_LAPIC && elen >= 8) {
+			id = rd8(e + 3);
+			fl = rd32(e + 4);
+		} else if (type == MADT_X2APIC && elen >= 16) {
+			id = rd32(e + 4);
+			fl = rd32(e + 8);
+			++*x2apic;
+		} else {
+			continue;
+		}
+		if (!(fl & MADT_LAPIC_ENABLED)) {
+			++*disabled;
+			continue;
+		}
+		if (tg_madt_ncpus < TG_MAX_CPUS)
+			tg_madt_ids[tg_madt_ncpus] = id;
+		tg_madt_ncpus++;
+	}
+}
+
+static void check_madt_cpus(void)
+{
+	unsigned int disabled, x2apic, n = cfg.cpus;
+	u8 seen[TG_MAX_CPUS];
+
+	collect_madt_cpus(&disabled, &x2apic);
+	if (!n) {
+		tap_skip("no tg.cpus given",
+			 "acpi: MADT: one enabled Local APIC entry per vCPU, APIC IDs 0..N-1 "
+			 "(tg.cpus=N)");
+		return;
+	}
+	memset(seen, 0, sizeof(seen));
+	tap_begin();
+	if (!madt)
+		tap_fail("no APIC table with a valid checksum");
+	else if (tg_madt_ncpus != n)
+		tap_fail("%u enabled Local APIC entries, tg.cpus=%u", tg_madt_ncpus, n);
+	for (unsigned int i = 0; i < tg_madt_ncpus && i < TG_MAX_CPUS; i++) {
+		u32 id = tg_madt_ids[i];
+
+		if (id >= n)
+			tap_fail("APIC ID %u is not in 0..%u", id, n - 1);
+		else if (seen[id]++)
+			tap_fail("APIC ID %u listed twice", id);
+	}
+	if (disabled || x2apic)
+		tap_diag("acpi: MADT: %u disabled Local APIC entries, %u x2APIC entries", disabled,
+			 x2apic);
+	tap_end("acpi: MADT: %u enabled Local APIC entries, APIC IDs 0..%u (tg.cpus=%u)", n, n - 1,
+		n);
+}
+
 void run_acpi_checks(void)
 {
 	lenient = tg_entry.protocol == 16 ? "the firmware's tables (protocol 16)" : NULL;
@@ -636,6 +714,7 @@ void run_acpi_checks(void)
 	check_fadt();
 	check_s5();
 	check_madt();
+	check_madt_cpus();
 }
 
 /* ---- power-off ---- */

@@ -77,6 +77,11 @@ static bool in_ram(u64 a, u64 len)
 	return false;
 }
 
+bool e820_is_ram(u64 a, u64 len)
+{
+	return in_ram(a, len);
+}
+
 bool e820_overlaps_ram(u64 a, u64 len)
 {
 	for (unsigned int i = 0; i < e820_n; i++)
@@ -732,6 +737,7 @@ void run_boot_checks(void)
 	check_initrd();
 	check_cpl3();
 	run_acpi_checks();
+	run_smp_checks();
 }
 
 /* ---- poke: unclaimed ports and MMIO ---- */

@@ -172,6 +172,8 @@ tg_gdt:
 	.quad 0x00cff3000000ffff	/* 0x18 user data, DPL 3 */
 	.quad 0x00affb000000ffff	/* 0x20 user code, 64-bit, DPL 3 */
 	.quad 0, 0			/* 0x28 TSS, filled in by kernel.c */
+	/* TG_AP_TSS_SEL0: a TSS descriptor per APIC ID, filled in by smp.c */
+	.fill 2 * TG_MAX_CPUS, 8, 0
 tg_gdt_end:
 	.balign 8
 	.word 0, 0, 0

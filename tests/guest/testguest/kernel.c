@@ -64,7 +64,9 @@ static u64 lapic_base;
 
 void kmain(void) __attribute__((noreturn));
 void trap(struct trap_frame *f);
-void enter_user(u64 rip, u64 rsp) __attribute__((noreturn));
+void enter_user(u64 rip, u64 rsp, u64 arg) __attribute__((noreturn));
+void ap_kmain(u32 apic_id) __attribute__((noreturn));
+void ap_park(void) __attribute__((noreturn));
 void wait_for_interrupt(void);
 extern const char tg_hlt[];
 
@@ -99,14 +101,14 @@ static void set_gate(unsigned int vec, u64 handler, u8 ist)
  * instead of ~500 emulated instructions here. Until then nothing may
  * interrupt or fault: the 8259 is masked, the LAPIC still software-disabled.
  */
+const struct {
+	u16 limit;
+	u64 base;
+} __attribute__((packed)) tg_idt_ptr = {sizeof(idt) - 1, (u64)idt}; /* the APs load it too */
+
 static void idt_load(void)
 {
-	static const struct {
-		u16 limit;
-		u64 base;
-	} __attribute__((packed)) ptr = {sizeof(idt) - 1, (u64)idt};
-
-	__asm__ volatile("lidt %0" : : "m"(ptr));
+	__asm__ volatile("lidt %0" : : "m"(tg_idt_ptr));
 }
 
 void idt_fill(void)
@@ -138,7 +140,29 @@ void kmain(void)
 	 */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
-	enter_user((u64)user_main, (u64)user_stack_top);
+	enter_user((u64)user_main, (u64)user_stack_top, 0);
+}
+
+/*
+ * An application processor, started by INIT-SIPI-SIPI (smp.c). The
+ * trampoline (ap.S) brought it from real mode to long mode on our page
+ * tables, and tg_ap_entry64 loaded our GDT, its own TSS, our IDT and its
+ * CPL0 stack. Here it enables its local APIC, reports in and drops to
+ * CPL3; ap_user_main() ends with a ud2 that trap() turns into ap_park().
+ * About 50 instructions: this runs emulated on some hosts.
+ */
+void ap_kmain(u32 apic_id)
+{
+	struct tg_cpu *c = &tg_cpus[apic_id];
+	u32 k;
+
+	wr32(TG_LAPIC_BASE + 0xf0, 0x100 | TG_VEC_SPURIOUS); /* SVR: software-enable */
+	c->arrive_tsc = rdtsc();
+	c->arrived = apic_id + 1;
+	k = __atomic_fetch_add(&tg_smp.arrived, 1, __ATOMIC_SEQ_CST); /* lock xadd */
+	if (k < TG_MAX_CPUS)
+		tg_smp.order[k] = apic_id + 1;
+	enter_user((u64)ap_user_main, (u64)tg_ap_stacks[apic_id] + TG_AP_USTACK, apic_id);
 }
 
 /* ---- ending the VM ---- */
@@ -272,6 +296,18 @@ void trap(struct trap_frame *f)
 	if (f->vec == TG_VEC_SPURIOUS)
 		return;
 	if ((f->cs & 3) == 3) {
+		/* An AP's CPL3 code (smp.c): its CR0 probe, then its way out. */
+		if (f->vec == 13 && f->rip == (u64)tg_ap_cr0_probe && f->rdi >= (u64)tg_cpus &&
+		    f->rdi < (u64)(tg_cpus + TG_MAX_CPUS)) {
+			struct tg_cpu *c = (struct tg_cpu *)f->rdi;
+
+			c->cpl3_gp_cs = f->cs;
+			c->cpl3_gp = 1;
+			f->rip += 3; /* mov %cr0, %rax */
+			return;
+		}
+		if (f->vec == 6 && f->rip == (u64)tg_ap_park_ud2)
+			ap_park();
 		if (f->vec == 6 && kreq.code != KREQ_NONE && rd16(f->rip) == 0x0b0f) {
 			serve(f);
 			f->rip += 2;

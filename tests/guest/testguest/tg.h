@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The lmigtester test guest: definitions shared by the CPL0 set-up code
- * (kernel.c, head.S, trap.S) and the CPL3 checks (user.c, checks.c, acpi.c, lib.c).
+ * (kernel.c, head.S, trap.S, ap.S) and the CPL3 checks (user.c, checks.c, acpi.c, lib.c).
  *
  * Everything is identity-mapped with the U bit set, so CPL3 code reads
  * boot_params, the command line, the e820 map and the initrd directly, and
@@ -62,6 +62,22 @@
 
 /* Page directories for RAM above 4 GiB: the guest maps up to 4 + this GiB. */
 #define TG_HIGH_GIB 60
+
+/*
+ * SMP (smp.c, ap.S): per-CPU areas are indexed by the local APIC ID (xAPIC:
+ * 8 bits). Each AP gets TG_AP_AREA bytes: its CPL3 stack in the lower
+ * TG_AP_USTACK bytes, its CPL0 stack (and #DF stack) above. Our GDT holds,
+ * after the boot CPU's TSS at 0x28, one TSS descriptor per APIC ID: the AP
+ * with APIC ID i loads TG_AP_TSS_SEL(i).
+ */
+#define TG_MAX_CPUS 256
+#define TG_AP_AREA 8192
+#define TG_AP_AREA_SHIFT 13
+#define TG_AP_USTACK 4096
+#define TG_AP_TSS_SEL0 0x38
+#define TG_AP_TSS_SEL(i) (TG_AP_TSS_SEL0 + 16 * (i))
+#define TG_LAPIC_BASE 0xfee00000
+#define TG_LAPIC_ID_REG 0xfee00020
 
 /* Interrupt vectors. */
 #define TG_VEC_UART 0x30
@@ -146,8 +162,9 @@ extern char user_stack_top[];
 /* Copy of the image's setup header, filled in by mkimage.py. */
 extern const u8 tg_image_hdr[];
 
-/* Our page tables (head.S). */
+/* Our page tables and GDT (head.S). */
 extern u64 tg_pml4[512], tg_pdpt[512];
+extern u64 tg_gdt[];
 /* Top of what our page tables map: 4 GiB, more once map_high_ram() ran. */
 extern u64 tg_mapped_limit;
 void map_high_ram(u64 top);
@@ -224,6 +241,14 @@ static inline void wr64(u64 a, u64 v)
 	*(volatile u64 *)a = v;
 }
 #define barrier() __asm__ volatile("" : : : "memory")
+
+static inline u64 rdtsc(void)
+{
+	u32 lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (u64)hi << 32 | lo;
+}
 
 /* ---- COM1 ---- */
 #define COM1 0x3f8
@@ -307,6 +332,7 @@ enum tg_mode { MODE_BOOT, MODE_ECHO, MODE_REBOOT, MODE_TRIPLEFAULT, MODE_POKE, M
 struct tg_config {
 	enum tg_mode mode;
 	u32 protocol; /* 0: not given */
+	u32 cpus;     /* tg.cpus: expected vCPU count, 0: not given */
 	bool have_mem, have_initrd_size, have_initrd_crc, have_loader;
 	u64 mem;
 	u64 initrd_size;
@@ -335,9 +361,47 @@ void run_boot_checks(void);
 void run_poke_checks(void);
 u64 low_ram_end(u64 mem);
 bool e820_overlaps_ram(u64 a, u64 len);
+bool e820_is_ram(u64 a, u64 len); /* inside RAM (adjacent RAM entries merged) */
 
 /* acpi.c */
 void run_acpi_checks(void);
+/* The enabled Local APIC (and x2APIC) entries of the MADT, in table order. */
+extern u32 tg_madt_ids[TG_MAX_CPUS];
+extern unsigned int tg_madt_ncpus;
+extern bool tg_madt_found;
+
+/* ---- SMP (smp.c: the boot CPU's side at CPL3, the APs' CPL3 code) ---- */
+/*
+ * What each AP reports, indexed by its APIC ID. The AP writes it (CPL0
+ * in ap_kmain(), CPL3 in ap_user_main(), and trap() for the CR0 probe);
+ * the boot CPU zeroes the entries of the APs it starts, then reads them.
+ */
+struct tg_cpu {
+	volatile u32 arrived;	    /* ap_kmain(): APIC ID + 1 */
+	volatile u32 cpl3_gp;	    /* trap(): the CPL3 CR0 probe raised #GP */
+	volatile u64 cpl3_gp_cs;    /* the CS of that #GP's frame */
+	volatile u64 arrive_tsc;    /* TSC when it reported in */
+	volatile u64 loop_cycles;   /* TSC cycles of the CPL3 loop */
+	volatile u64 loop_result;   /* what the CPL3 loop computed */
+	volatile u32 user_done;	    /* the CPL3 code finished, parking next */
+	volatile u32 pad;
+};
+struct tg_smp {
+	volatile u32 arrived;		   /* lock xadd by each AP */
+	volatile u32 order[TG_MAX_CPUS];   /* APIC ID + 1 of the k-th arrival */
+};
+extern struct tg_cpu tg_cpus[TG_MAX_CPUS];
+extern struct tg_smp tg_smp;
+extern u8 tg_ap_stacks[TG_MAX_CPUS][TG_AP_AREA];
+extern const char tg_ap_cr0_probe[], tg_ap_park_ud2[];
+void run_smp_checks(void);
+void ap_user_main(u64 apic_id) __attribute__((noreturn));
+/* The AP loop's arithmetic (a 64-bit LCG), for the boot CPU to verify. */
+#define TG_AP_LOOP 1000000
+static inline u64 tg_lcg(u64 x)
+{
+	return x * 6364136223846793005UL + 1442695040888963407UL;
+}
 /* Power off through ACPI S5; returns only if the VM still runs, with why. */
 void acpi_poweroff(char *why, size_t n);
 

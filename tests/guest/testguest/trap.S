@@ -77,7 +77,10 @@ tg_hlt:
 	cli
 	ret
 
-/* enter_user(rip, rsp): to CPL3 with IOPL 3 and interrupts off. */
+/*
+ * enter_user(rip, rsp, arg): to CPL3 with IOPL 3 and interrupts off; the
+ * CPL3 function gets arg as its first argument.
+ */
 	.globl enter_user
 enter_user:
 	movl $TG_UDATA, %eax
@@ -88,7 +91,15 @@ enter_user:
 	pushq $0x3002
 	pushq $TG_UCODE
 	pushq %rdi
+	movq %rdx, %rdi
 	iretq
+
+/* ap_park(): where an AP ends, at CPL0 with interrupts off. */
+	.globl ap_park
+ap_park:
+	cli
+1:	hlt
+	jmp 1b
 
 	.section .rodata
 	.balign 8

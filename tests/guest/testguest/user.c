@@ -219,6 +219,11 @@ static void parse_token(const char *tok, size_t len)
 			cfg.protocol = (u32)v;
 		else
 			cfg_error("tg.protocol=%.*s: expected 16, 32 or 64", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.cpus")) {
+		if (parse_size(val, vlen, &v) && v >= 1 && v <= 255)
+			cfg.cpus = (u32)v;
+		else
+			cfg_error("tg.cpus=%.*s: expected 1 to 255", (int)vlen, val);
 	} else if (is_key(tok, klen, "tg.mem")) {
 		if (parse_size(val, vlen, &cfg.mem) && cfg.mem)
 			cfg.have_mem = true;
