@@ -468,8 +468,12 @@ static int setup_devices(struct vm *vm)
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	ioapic_init(&vm->ioapic, &vm_ioapic_ops, vm);
-	/* The MP table says the IOAPIC's ID is the first one after the CPUs. */
-	vm->ioapic.id = vm->nr_vcpus;
+	/*
+	 * The IOAPIC takes the first ID after the CPUs, as on a PC, but its ID
+	 * register holds only 4 bits: with 16 or more vCPUs the ID wraps (x86-64
+	 * Linux keeps IOAPIC and LAPIC IDs apart). The MADT gets this same value.
+	 */
+	vm->ioapic.id = vm->nr_vcpus & 0xf;
 	serial16550_init(&vm->com1, &vm_com1_ops, vm);
 	rtc_cmos_init(&vm->rtc, &vm_rtc_ops, vm, gmem_bank_end(&vm->mem, 0),
 		      vm->mem.nr_banks > 1 ? vm->mem.banks[1].size : 0);

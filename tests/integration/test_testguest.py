@@ -230,8 +230,23 @@ def test_pause_and_resume_by_signal(kvm):
     assert proc.wait(timeout=30) == STATUS_OK
 
 
-@pytest.mark.parametrize("cpus", ["2", "4"])
-def test_boot_checks_with_several_vcpus(kvm, cpus):
-    p = run_testguest("tg.mode=boot", extra=["-c", cpus])
-    assert_tap_passed(p)
+@pytest.mark.parametrize("protocol", ["64", "32"])
+@pytest.mark.parametrize("cpus", ["1", "2", "4", "16", "255"])
+def test_smp_every_ap_starts(kvm, cpus, protocol):
+    """The MADT lists --cpus local APICs; the guest starts every AP with
+    INIT/SIPI through the in-kernel LAPIC and each reports in, at CPL3 too."""
+    p = run_testguest("tg.mode=boot tg.cpus=%s" % cpus, protocol=protocol,
+                      extra=["-c", cpus], timeout=120)
+    results = assert_tap_passed(p)
     assert p.returncode == STATUS_OK
+    smp = [r for r in results if r[2].startswith("smp:")]
+    assert smp, p.stdout
+    if cpus != "1":
+        assert all("SKIP" not in r[2] for r in smp), smp
+        assert any("all %d APs started" % (int(cpus) - 1) in r[2] for r in smp), smp
+
+
+def test_smp_wrong_cpu_count_is_caught(kvm):
+    p = run_testguest("tg.mode=boot tg.cpus=4", extra=["-c", "2"])
+    assert "not ok" in p.stdout
+    assert p.returncode == STATUS_GUEST
