@@ -32,7 +32,7 @@ SAN_OBJS  := $(patsubst %.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-san/%,$(UNIT_SRCS))
 
-.PHONY: all deps run test unit clang-check guest testguest bench format clean
+.PHONY: all deps run test unit clang-check guest guest-kernel testguest bench format clean
 all: $(BUILD)/lmigtester
 
 # V=1 shows the full commands.
@@ -92,6 +92,10 @@ deps:
 # The default guest: Debian's cloud kernel and a busybox initramfs.
 guest:
 	@scripts/build-guest.sh $(BUILD)/guest
+
+# lmigtester's own minimal kernel, from Debian's linux-source-6.1 (guest-kernel/README.md).
+guest-kernel:
+	@scripts/build-guest-kernel.sh $(BUILD)/guest-kernel
 
 include tests/guest/testguest.mk
 

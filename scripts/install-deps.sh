@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="make gcc clang libcmocka-dev python3 python3-pytest cpio gzip dpkg-dev
-      apt-utils hyperfine qemu-system-x86 valgrind lz4 xz-utils acpica-tools"
+      apt-utils hyperfine qemu-system-x86 valgrind lz4 xz-utils acpica-tools
+      libc6-dev binutils bc bison flex libelf-dev"
 
 missing=""
 for p in $PKGS; do
