@@ -633,6 +633,7 @@ static void check_madt(void)
  * Processor Local x2APIC entries, which lmigtester does not write), for
  * the tg.cpus check and for the SMP start-up (smp.c).
  */
+u64 tg_acpi_fadt, tg_acpi_dsdt;
 u32 tg_madt_ids[TG_MAX_CPUS];
 unsigned int tg_madt_ncpus;
 bool tg_madt_found;
@@ -715,6 +716,8 @@ void run_acpi_checks(void)
 	check_s5();
 	check_madt();
 	check_madt_cpus();
+	tg_acpi_fadt = fadt;
+	tg_acpi_dsdt = dsdt;
 }
 
 /* ---- power-off ---- */

@@ -738,6 +738,7 @@ void run_boot_checks(void)
 	check_cpl3();
 	run_acpi_checks();
 	run_smp_checks();
+	run_rtc_checks();
 }
 
 /* ---- poke: unclaimed ports and MMIO ---- */

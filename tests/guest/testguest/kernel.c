@@ -49,6 +49,7 @@ extern char boot_stack_top[], df_stack_top[];
 struct kreq kreq;
 struct fault_probe fault_probe;
 struct rx_ring rx_ring;
+struct rtc_irq_log rtc_irq_log;
 u8 rx_buf[RX_RING_SIZE] __attribute__((section(".noinit")));
 
 /* Filled by idt_fill() at CPL3, so neither zeroed nor loaded. */
@@ -118,6 +119,7 @@ void idt_fill(void)
 		set_gate(v, tg_vectors[v], v == 8 ? 1 : 0); /* #DF on its own stack */
 	set_gate(TG_VEC_UART, tg_vectors[32], 0);
 	set_gate(TG_VEC_SPURIOUS, tg_vectors[33], 0);
+	set_gate(TG_VEC_RTC, tg_vectors[34], 0);
 }
 
 static void tss_load(void)
@@ -239,17 +241,44 @@ static void uart_irq(void)
 	}
 }
 
-static void echo_setup(void)
+/*
+ * The CMOS RTC's interrupt (rtc.c): reading register C clears its flags and
+ * lowers IRQ 8, so the next event gives the edge-triggered pin a new edge.
+ * Then the index CPL3 had selected goes back into port 0x70.
+ */
+static void rtc_irq(void)
+{
+	u32 n = rtc_irq_log.count;
+	u8 c;
+
+	outb(0x70, 0x0c);
+	c = inb(0x71);
+	outb(0x70, rtc_irq_log.index);
+	if (n < RTC_IRQ_LOG) {
+		rtc_irq_log.c[n] = c;
+		rtc_irq_log.tsc[n] = rdtsc();
+	}
+	rtc_irq_log.count = n + 1;
+}
+
+/* Enable this CPU's local APIC and let it accept every vector. */
+static void lapic_setup(void)
 {
 	u64 msr = rdmsr(0x1b); /* IA32_APIC_BASE */
-	u32 apic_id;
-	const u64 ioapic = 0xfec00000;
 
 	if (!(msr & (1 << 11)))
 		wrmsr(0x1b, msr | (1 << 11));
 	lapic_base = msr & 0x000ffffffffff000UL;
 	wr32(lapic_base + 0x80, 0);			  /* TPR: accept everything */
 	wr32(lapic_base + 0xf0, 0x100 | TG_VEC_SPURIOUS); /* SVR: software-enable */
+}
+
+static void echo_setup(void)
+{
+	u32 apic_id;
+	const u64 ioapic = 0xfec00000;
+
+	lapic_setup();
 	apic_id = rd32(lapic_base + 0x20) >> 24;
 	/* IOAPIC pin 4: fixed, physical destination, edge, active high, unmasked. */
 	wr32(ioapic, 0x19);
@@ -268,6 +297,13 @@ static void serve(struct trap_frame *f)
 	case KREQ_ECHO_SETUP:
 		echo_setup();
 		f->rflags |= 0x200; /* CPL3 runs with interrupts on from now on */
+		break;
+	case KREQ_IRQ_ON:
+		lapic_setup();
+		f->rflags |= 0x200;
+		break;
+	case KREQ_IRQ_OFF:
+		f->rflags &= ~0x200UL;
 		break;
 	case KREQ_FLUSH_TLB:
 		__asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" : : : "rax", "memory");
@@ -290,6 +326,11 @@ void trap(struct trap_frame *f)
 		f->rip++; /* interrupted before the hlt: do not halt after it */
 	if (f->vec == TG_VEC_UART) {
 		uart_irq();
+		lapic_eoi();
+		return;
+	}
+	if (f->vec == TG_VEC_RTC) {
+		rtc_irq();
 		lapic_eoi();
 		return;
 	}

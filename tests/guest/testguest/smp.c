@@ -140,6 +140,8 @@ static void tsc_khz_init(void)
 {
 	u32 max, a, b, c, d;
 
+	if (khz)
+		return;
 	cpuid(0, &max, &b, &c, &d);
 	cpuid(1, &a, &b, &c, &d);
 	if (c & (1U << 31)) { /* a hypervisor is present */
@@ -171,6 +173,14 @@ static void tsc_khz_init(void)
 	}
 	khz = 3000000;
 	khz_how = "assumed";
+}
+
+u64 tsc_khz(const char **how)
+{
+	tsc_khz_init();
+	if (how)
+		*how = khz_how;
+	return khz;
 }
 
 static u64 ms_to_tsc(u64 ms)

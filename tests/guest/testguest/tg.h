@@ -81,6 +81,7 @@
 
 /* Interrupt vectors. */
 #define TG_VEC_UART 0x30
+#define TG_VEC_RTC 0x31 /* IOAPIC pin 8: the CMOS RTC (rtc.c) */
 #define TG_VEC_SPURIOUS 0xff
 
 /* struct tg_entry offsets (head.S stores into it before anything else). */
@@ -283,6 +284,8 @@ enum kreq_code {
 	KREQ_ECHO_SETUP,   /* LAPIC, IOAPIC pin 4, UART IER=RDA, then IF=1 at CPL3 */
 	KREQ_WAIT,	   /* sti; hlt until an interrupt, unless the ring has data */
 	KREQ_FLUSH_TLB,	   /* reload CR3 after CPL3 changed the page tables */
+	KREQ_IRQ_ON,	   /* enable the LAPIC (TPR 0, SVR), then IF=1 at CPL3 */
+	KREQ_IRQ_OFF,	   /* IF=0 at CPL3 again */
 };
 struct kreq {
 	volatile u32 code;
@@ -299,6 +302,21 @@ struct fault_probe {
 	volatile u64 err, cs, rip;
 };
 extern struct fault_probe fault_probe;
+
+/*
+ * The RTC's interrupts (vector TG_VEC_RTC): the CPL0 handler reads register
+ * C (which lowers IRQ 8), logs what it read and when, and selects `index`
+ * in port 0x70 again: CPL3 stores each index it selects there first, so an
+ * interrupt between its index write and its data access does no harm.
+ */
+#define RTC_IRQ_LOG 16
+struct rtc_irq_log {
+	volatile u32 count;	       /* interrupts taken */
+	volatile u8 index;	       /* the CMOS index CPL3 last selected */
+	volatile u8 c[RTC_IRQ_LOG];    /* register C as the handler read it */
+	volatile u64 tsc[RTC_IRQ_LOG]; /* TSC at the handler */
+};
+extern struct rtc_irq_log rtc_irq_log;
 
 /* ---- lib.c ---- */
 void *memset(void *d, int c, size_t n);
@@ -333,8 +351,9 @@ struct tg_config {
 	enum tg_mode mode;
 	u32 protocol; /* 0: not given */
 	u32 cpus;     /* tg.cpus: expected vCPU count, 0: not given */
-	bool have_mem, have_initrd_size, have_initrd_crc, have_loader;
+	bool have_mem, have_initrd_size, have_initrd_crc, have_loader, have_time;
 	u64 mem;
+	u64 time; /* tg.time: the host's time at launch, unix seconds */
 	u64 initrd_size;
 	u32 initrd_crc;
 	u32 loader;
@@ -365,6 +384,8 @@ bool e820_is_ram(u64 a, u64 len); /* inside RAM (adjacent RAM entries merged) */
 
 /* acpi.c */
 void run_acpi_checks(void);
+/* The FADT and DSDT the checks found (0: none), for rtc.c. */
+extern u64 tg_acpi_fadt, tg_acpi_dsdt;
 /* The enabled Local APIC (and x2APIC) entries of the MADT, in table order. */
 extern u32 tg_madt_ids[TG_MAX_CPUS];
 extern unsigned int tg_madt_ncpus;
@@ -395,6 +416,11 @@ extern struct tg_smp tg_smp;
 extern u8 tg_ap_stacks[TG_MAX_CPUS][TG_AP_AREA];
 extern const char tg_ap_cr0_probe[], tg_ap_park_ud2[];
 void run_smp_checks(void);
+/* The TSC frequency in kHz (CPUID's, or 3 GHz assumed) and where it came from. */
+u64 tsc_khz(const char **how);
+
+/* rtc.c: the CMOS RTC and the CMOS memory-size fields */
+void run_rtc_checks(void);
 void ap_user_main(u64 apic_id) __attribute__((noreturn));
 /* The AP loop's arithmetic (a 64-bit LCG), for the boot CPU to verify. */
 #define TG_AP_LOOP 1000000

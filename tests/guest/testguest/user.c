@@ -229,6 +229,12 @@ static void parse_token(const char *tok, size_t len)
 			cfg.have_mem = true;
 		else
 			cfg_error("tg.mem=%.*s: bad size", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.time")) {
+		if (vlen && val[0] >= '0' && val[0] <= '9' && parse_size(val, vlen, &cfg.time) &&
+		    val[vlen - 1] >= '0' && val[vlen - 1] <= '9')
+			cfg.have_time = true;
+		else
+			cfg_error("tg.time=%.*s: expected unix seconds", (int)vlen, val);
 	} else if (is_key(tok, klen, "tg.initrd_size")) {
 		if (parse_size(val, vlen, &cfg.initrd_size))
 			cfg.have_initrd_size = true;
