@@ -102,7 +102,7 @@ include tests/guest/testguest.mk
 run: deps all guest
 	@scripts/run-default-guest.sh $(BUILD)
 
-test: deps all unit clang-check guest testguest
+test: deps all unit clang-check guest guest-kernel testguest
 	@tests/run-tests.sh $(BUILD)
 
 bench: deps all testguest

@@ -134,11 +134,26 @@ def test_echo_from_file_stdin(kvm, tmp_path):
     assert "tg: echo from a file" in p.stdout
 
 
+_spawned = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_vms():
+    """A test that fails half-way must not leave its VMM running."""
+    yield
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def spawn_on_pty(params):
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
     proc = subprocess.Popen([LMIG, "run", "-k", TESTGUEST, "-p", params], stdin=slave,
                             stdout=slave, stderr=subprocess.PIPE, close_fds=True)
+    _spawned.append(proc)
     return proc, master, slave, before
 
 
@@ -212,6 +227,15 @@ def test_pause_and_resume_by_signal(kvm):
     proc = subprocess.Popen([LMIG, "run", "-k", TESTGUEST, "-c", "2", "-p", "tg.mode=echo"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    try:
+        pause_and_resume(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def pause_and_resume(proc):
     out = read_until(proc.stdout.fileno(), b"tg: echo ready\n", 60)
     proc.send_signal(signal.SIGUSR1)
     err = read_until(proc.stderr.fileno(), b"VM paused (2 vCPUs)", 30)
