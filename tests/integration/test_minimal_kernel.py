@@ -85,6 +85,8 @@ def check_platform(log, cpus):
     # SMP through the MADT, every AP up.
     assert "ACPI: Using ACPI (MADT) for SMP configuration information" in log, log[-4000:]
     assert re.search(r"smp: Brought up 1 node, %d CPUs?" % cpus, log), log[-4000:]
+    # kvmclock and the TSC-deadline LAPIC timer (there is no PIT or HPET).
+    assert "kvm-clock: Using msrs" in log and "TSC deadline timer available" in log
     # ACPI: tables and AML loaded, no complaints.
     assert "ACPI: Interpreter enabled" in log or "ACPI: 1 ACPI AML tables" in log, log[-4000:]
     bad = [l for l in log.splitlines() if re.search(r"ACPI.*(Error|Warning|BIOS bug)", l)]
