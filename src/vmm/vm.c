@@ -745,15 +745,20 @@ out:
 
 /* ---- pause and resume ---- */
 
-void vm_pause(struct vm *vm)
+/* Post the request to every vCPU first, so that they act in parallel, then wait. */
+static void request_all(struct vm *vm, enum vcpu_request req, enum vcpu_state state)
 {
 	unsigned int i;
 
-	/* Post every request first, so that the vCPUs stop in parallel. */
 	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_request(&vm->vcpus[i], VCPU_REQ_PAUSE);
+		vcpu_request(&vm->vcpus[i], req);
 	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_wait_state(&vm->vcpus[i], VCPU_PAUSED);
+		vcpu_wait_state(&vm->vcpus[i], state);
+}
+
+void vm_pause(struct vm *vm)
+{
+	request_all(vm, VCPU_REQ_PAUSE, VCPU_PAUSED);
 	if (!vm->paused)
 		log_info("VM paused (%u vCPUs)", vm->nr_vcpus);
 	vm->paused = true;
@@ -761,12 +766,7 @@ void vm_pause(struct vm *vm)
 
 void vm_resume(struct vm *vm)
 {
-	unsigned int i;
-
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_request(&vm->vcpus[i], VCPU_REQ_RUN);
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_wait_state(&vm->vcpus[i], VCPU_RUNNING);
+	request_all(vm, VCPU_REQ_RUN, VCPU_RUNNING);
 	if (vm->paused)
 		log_info("VM resumed");
 	vm->paused = false;
