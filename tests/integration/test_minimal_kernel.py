@@ -120,3 +120,20 @@ def test_minimal_kernel_vmlinux(kernel, tiny_initrd):
     check_platform(log, 2)
     if status is not None:
         assert status == STATUS_OK, err
+
+
+def test_minimal_kernel_mp_table_with_acpi_off(kernel, tiny_initrd):
+    """acpi=off: Linux finds the CPUs and the IOAPIC through our MP table."""
+    args = [LMIG, "run", "-k", BZIMAGE, "-i", tiny_initrd, "-m", "256M", "-c", "2", "-p",
+            "acpi=off"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        log = read_until(proc.stdout.fileno(), b"ttyS0 at I/O 0x3f8", BOOT_TIMEOUT)
+        log = log.decode(errors="replace")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "found SMP MP-table at [mem 0x0009fc00-0x0009fc0f]" in log
+    assert "IOAPIC[0]: apic_id 2, version 32, address 0xfec00000, GSI 0-23" in log
+    assert re.search(r"smp: Brought up 1 node, 2 CPUs", log), log[-3000:]
