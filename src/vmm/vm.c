@@ -299,9 +299,13 @@ static void zero_read(void *opaque, uint64_t off, uint8_t *data, unsigned int le
 
 static void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
 {
+	struct vm *vm = opaque;
+
 	if (len == 1 && data[0] == I8042_CMD_RESET) {
-		log_info("guest requested a reset through the i8042 controller");
-		vm_request_stop(opaque, VM_STATUS_OK);
+		/* Linux retries the reset until it takes: say it once. */
+		if (!atomic_load(&vm->stopping))
+			log_info("guest requested a reset through the i8042 controller");
+		vm_request_stop(vm, VM_STATUS_OK);
 	}
 }
 
