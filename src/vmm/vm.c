@@ -85,6 +85,27 @@ static void unmap_file(struct file_map *fm)
 	fm->data = NULL;
 }
 
+/* ---- eventfds: wake-ups for the main thread's loop ---- */
+
+/* Wake the main thread; `what` names the wake-up for the error message. */
+static void notify_eventfd(int fd, const char *what)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is saturated, so a wake-up is pending anyway. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LEVEL_QUIET, "cannot wake the main thread (%s): %s", what,
+				strerror(errno));
+}
+
+static void drain_eventfd(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_ratelimited(LOG_LEVEL_WARN, "eventfd read failed: %s", strerror(errno));
+}
+
 /* ---- interrupt plumbing: COM1 -> IOAPIC pin -> MSI -> in-kernel LAPIC ---- */
 
 static void ioapic_msi(void *ctx, uint64_t address, uint32_t data)
@@ -158,12 +179,9 @@ static void com1_tx(void *ctx, uint8_t byte)
 static void com1_rx_room(void *ctx)
 {
 	struct vm *vm = ctx;
-	uint64_t one = 1;
 
 	/* The main thread feeds waiting input; it only needs the wake-up. */
-	if (write(vm->rx_room_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(LOG_LEVEL_WARN, "serial: eventfd write failed: %s",
-				strerror(errno));
+	notify_eventfd(vm->rx_room_efd, "serial input");
 }
 
 static const struct serial16550_ops vm_com1_ops = {
@@ -190,13 +208,12 @@ static const struct rtc_cmos_ops vm_rtc_ops = {
  */
 static void rtc_update_deadline(struct vm *vm)
 {
-	uint64_t next = rtc_cmos_next_event_ns(&vm->rtc), one = 1;
+	uint64_t next = rtc_cmos_next_event_ns(&vm->rtc);
 
 	if (next == vm->rtc_deadline_ns)
 		return;
 	vm->rtc_deadline_ns = next;
-	if (write(vm->rtc_rearm_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(LOG_LEVEL_WARN, "rtc: eventfd write failed: %s", strerror(errno));
+	notify_eventfd(vm->rtc_rearm_efd, "rtc timer");
 }
 
 /* ---- exits from the vCPU threads ---- */
@@ -204,12 +221,10 @@ static void rtc_update_deadline(struct vm *vm)
 void vm_request_stop(struct vm *vm, int status)
 {
 	int expected = -1;
-	uint64_t one = 1;
 
 	atomic_compare_exchange_strong(&vm->status, &expected, status);
 	atomic_store(&vm->stopping, true);
-	if (write(vm->stop_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_err("cannot signal the main thread to stop: %s", strerror(errno));
+	notify_eventfd(vm->stop_efd, "stop");
 }
 
 /* Device models run under dev_lock, whichever thread reaches them. */
@@ -829,14 +844,6 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
 
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_ratelimited(LOG_LEVEL_WARN, "eventfd read failed: %s", strerror(errno));
 }
 
 static int event_loop(struct vm *vm, int sig_fd)
