@@ -59,12 +59,8 @@ done
 [ -f "$PATCH" ] || die "patch $PATCH is missing"
 
 # --- The variant: does this host's KVM emulate guest kernel code? ----------
-host_emulates_kernel() {
-	[ -e /sys/module/kvm_pvm ] && return 0
-	local flags
-	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) || return 1
-	! grep -qwE 'vmx|svm' <<<"$flags"
-}
+# shellcheck source=scripts/host-kvm.sh
+. "$TOPDIR/scripts/host-kvm.sh"
 case ${GUEST_KERNEL_VARIANT:-} in
 "")
 	if host_emulates_kernel; then

@@ -25,10 +25,8 @@ done
 # Does this host's KVM run guest kernel code in its instruction emulator
 # (README.md, "Hosts")? True on kvm_pvm, and whenever the
 # CPU shows neither VT-x nor AMD-V.
-emulating_kvm() {
-	[ -e /sys/module/kvm_pvm ] && return 0
-	! grep -Eq '^flags[[:space:]]*:.*[[:space:]](vmx|svm)([[:space:]]|$)' /proc/cpuinfo 2>/dev/null
-}
+# shellcheck source=scripts/host-kvm.sh
+. "$(dirname "$0")/host-kvm.sh"
 
 # Ctrl-C belongs to the VMM (and the guest): wait for it and report its status.
 # (A handler, not '', so the VMM does not inherit an ignored SIGINT.)
@@ -41,7 +39,7 @@ if ! (eval "set -- $RUN_ARGS") 2>/dev/null; then
 	exit 1
 fi
 eval "set -- $RUN_ARGS"
-if emulating_kvm; then
+if host_emulates_kernel; then
 	cat >&2 <<'EOF'
 run-default-guest: this host's KVM emulates guest kernel code (README.md, "Hosts"):
   Linux's own decompressor runs for minutes here before the kernel prints
@@ -54,7 +52,7 @@ set +e
 status=$?
 set -e
 
-if [ "$status" -eq 2 ] && emulating_kvm; then
+if [ "$status" -eq 2 ] && host_emulates_kernel; then
 	cat >&2 <<'EOF'
 
 run-default-guest: the guest stopped because this host's KVM cannot run it.
