@@ -53,10 +53,13 @@ int main(int argc, char **argv)
 	r = config_parse_run(argc - 1, argv + 1, &cfg, err, sizeof(err));
 	if (r < 0) {
 		usage_error(err);
+		config_free(&cfg);
 		return VM_STATUS_CONFIG;
 	}
-	if (r == CONFIG_EXIT)
+	if (r == CONFIG_EXIT) {
+		config_free(&cfg);
 		return 0;
+	}
 	level = LOG_LEVEL_INFO + cfg.verbosity;
 	if (level < LOG_LEVEL_QUIET)
 		level = LOG_LEVEL_QUIET;
@@ -66,12 +69,15 @@ int main(int argc, char **argv)
 
 	t0 = now_ms();
 	r = vm_create(&vm, &cfg);
-	if (r)
+	if (r) {
+		config_free(&cfg);
 		return r;
+	}
 	t1 = now_ms();
 	r = vm_run(&vm);
 	t2 = now_ms();
 	vm_destroy(&vm);
+	config_free(&cfg);
 	log_debug("VM set up in %.2f ms, ran %.2f ms, torn down in %.2f ms", t1 - t0, t2 - t1,
 		  now_ms() - t2);
 	return r;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/virtio/net.h"
+
 int config_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;
@@ -75,6 +77,20 @@ void config_print_usage(FILE *f)
 	      "64)\n"
 	      "      --no-host-quirks    do not adapt the guest to hosts whose KVM emulates\n"
 	      "                          guest kernel code\n"
+	      "\n"
+	      "virtio-mmio devices (announced in the ACPI DSDT as LNRO0005):\n"
+	      "      --disk PATH[,ro][,direct][,serial=S]\n"
+	      "                          virtio-blk on a raw image (repeatable, up to 8)\n"
+	      "      --net tap=NAME[,mac=M]\n"
+	      "                          virtio-net on a TAP device (repeatable, up to 4)\n"
+	      "      --rng               virtio-rng fed from the host's getrandom()\n"
+	      "      --vconsole file=PATH|pty|socket=PATH\n"
+	      "                          virtio-console (hvc0) to a file, a new pty or a Unix\n"
+	      "                          socket we listen on\n"
+	      "      --virtio-cmdline    announce the devices on the kernel command line\n"
+	      "                          (virtio_mmio.device=...) instead of in the DSDT, for\n"
+	      "                          kernels without ACPI (or with acpi=off)\n"
+	      "\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
 	      "  -q, --quiet             errors only\n"
 	      "  -h, --help              this help\n"
@@ -114,7 +130,97 @@ enum {
 	OPT_BOOT_PROTOCOL,
 	OPT_NO_HOST_QUIRKS,
 	OPT_VERSION,
+	OPT_DISK,
+	OPT_NET,
+	OPT_RNG,
+	OPT_VCONSOLE,
+	OPT_VIRTIO_CMDLINE,
 };
+
+/* --disk PATH[,ro][,direct][,serial=S]: PATH is everything before the first comma. */
+static int parse_disk(const char *arg, struct config_disk *d, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	char *opts, *tok, *save = NULL;
+	int r = 0;
+
+	d->path = comma ? strndup(arg, (size_t)(comma - arg)) : strdup(arg);
+	if (!d->path)
+		return bad(err, errlen, "--disk '%s': out of memory", arg);
+	if (!d->path[0])
+		return bad(err, errlen, "--disk '%s': no image path", arg);
+	if (!comma)
+		return 0;
+	opts = strdup(comma + 1);
+	if (!opts)
+		return bad(err, errlen, "--disk '%s': out of memory", arg);
+	for (tok = strtok_r(opts, ",", &save); tok && !r; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "ro")) {
+			d->readonly = true;
+		} else if (!strcmp(tok, "direct")) {
+			d->direct = true;
+		} else if (!strncmp(tok, "serial=", 7)) {
+			if (strlen(tok + 7) > CONFIG_MAX_SERIAL)
+				r = bad(err, errlen, "--disk '%s': serial longer than %d bytes",
+					arg, CONFIG_MAX_SERIAL);
+			else if (!d->serial && !(d->serial = strdup(tok + 7)))
+				r = bad(err, errlen, "--disk '%s': out of memory", arg);
+		} else {
+			r = bad(err, errlen,
+				"--disk '%s': unknown option '%s' (use ro, direct or serial=S)",
+				arg, tok);
+		}
+	}
+	free(opts);
+	return r;
+}
+
+/* --net tap=NAME[,mac=M] */
+static int parse_net(const char *arg, struct config_net *n, char *err, size_t errlen)
+{
+	char *opts = strdup(arg), *tok, *save = NULL;
+	int r = 0;
+
+	if (!opts)
+		return bad(err, errlen, "--net '%s': out of memory", arg);
+	for (tok = strtok_r(opts, ",", &save); tok && !r; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "tap=", 4)) {
+			/* Interface names are at most IFNAMSIZ - 1 = 15 bytes. */
+			if (!tok[4] || strlen(tok + 4) > 15)
+				r = bad(err, errlen,
+					"--net '%s': the TAP name must be 1 to 15 characters", arg);
+			else if (!n->tap && !(n->tap = strdup(tok + 4)))
+				r = bad(err, errlen, "--net '%s': out of memory", arg);
+		} else if (!strncmp(tok, "mac=", 4)) {
+			if (virtio_net_parse_mac(tok + 4, n->mac))
+				r = bad(err, errlen,
+					"--net '%s': '%s' is not a unicast MAC address "
+					"(like 52:54:00:12:34:56)",
+					arg, tok + 4);
+			n->has_mac = true;
+		} else {
+			r = bad(err, errlen, "--net '%s': unknown option '%s' (use tap=NAME, mac=M)",
+				arg, tok);
+		}
+	}
+	free(opts);
+	if (!r && !n->tap)
+		r = bad(err, errlen, "--net '%s': no TAP device given (tap=NAME)", arg);
+	return r;
+}
+
+void config_free(struct vm_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg->nr_disks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].serial);
+	}
+	for (i = 0; i < cfg->nr_nets; i++)
+		free(cfg->nets[i].tap);
+	cfg->nr_disks = cfg->nr_nets = 0;
+}
 
 int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -131,6 +237,11 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"disk", required_argument, NULL, OPT_DISK},
+		{"net", required_argument, NULL, OPT_NET},
+		{"rng", no_argument, NULL, OPT_RNG},
+		{"vconsole", required_argument, NULL, OPT_VCONSOLE},
+		{"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long n;
@@ -197,6 +308,31 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 			break;
 		case OPT_NO_HOST_QUIRKS:
 			cfg->host_quirks = false;
+			break;
+		case OPT_DISK:
+			if (cfg->nr_disks == CONFIG_MAX_DISKS)
+				return bad(err, errlen, "--disk '%s': at most %d disks", optarg,
+					   CONFIG_MAX_DISKS);
+			r = parse_disk(optarg, &cfg->disks[cfg->nr_disks++], err, errlen);
+			if (r)
+				return r;
+			break;
+		case OPT_NET:
+			if (cfg->nr_nets == CONFIG_MAX_NETS)
+				return bad(err, errlen, "--net '%s': at most %d network devices",
+					   optarg, CONFIG_MAX_NETS);
+			r = parse_net(optarg, &cfg->nets[cfg->nr_nets++], err, errlen);
+			if (r)
+				return r;
+			break;
+		case OPT_RNG:
+			cfg->rng = true;
+			break;
+		case OPT_VCONSOLE:
+			cfg->vconsole = optarg;
+			break;
+		case OPT_VIRTIO_CMDLINE:
+			cfg->virtio_cmdline = true;
 			break;
 		case 'v':
 			cfg->verbosity++;

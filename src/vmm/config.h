@@ -19,6 +19,26 @@
 	"noxsave nopcid noinvpcid nofsgsbase "                                                     \
 	"clearcpuid=popcnt,rdrand,rdseed,rdpid,movbe,smap,umip"
 
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_NETS 4
+/* virtio-blk's GET_ID returns at most 20 bytes (VIRTIO_BLK_ID_BYTES). */
+#define CONFIG_MAX_SERIAL 20
+
+/* --disk PATH[,ro][,direct][,serial=S] */
+struct config_disk {
+	char *path; /* malloc'd, like serial */
+	char *serial;
+	bool readonly;
+	bool direct;
+};
+
+/* --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX] */
+struct config_net {
+	char *tap; /* malloc'd */
+	bool has_mac;
+	uint8_t mac[6];
+};
+
 struct vm_config {
 	const char *kernel_path; /* NULL: the default guest's kernel */
 	const char *initrd_path;
@@ -29,6 +49,13 @@ struct vm_config {
 	enum boot_protocol protocol;
 	bool host_quirks; /* --no-host-quirks clears it */
 	int verbosity;	  /* -v adds one, -q subtracts one */
+	struct config_disk disks[CONFIG_MAX_DISKS];
+	unsigned int nr_disks;
+	struct config_net nets[CONFIG_MAX_NETS];
+	unsigned int nr_nets;
+	bool rng;		/* --rng */
+	const char *vconsole;	/* --vconsole file=PATH|pty|socket=PATH */
+	bool virtio_cmdline;	/* --virtio-cmdline: announce virtio-mmio on the command line */
 };
 
 enum config_result {
@@ -48,6 +75,9 @@ int config_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_r
  */
 int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Free what config_parse_run() allocated (safe on a zeroed or failed config). */
+void config_free(struct vm_config *cfg);
 
 /*
  * The kernel command line: --cmdline as given, or the default line, the

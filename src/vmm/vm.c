@@ -87,14 +87,13 @@ static void unmap_file(struct file_map *fm)
 
 /* ---- eventfds: wake-ups for the main thread's loop ---- */
 
-/* Wake the main thread; `what` names the wake-up for the error message. */
-static void notify_eventfd(int fd, const char *what)
+void vm_notify_eventfd(int fd, const char *what)
 {
 	uint64_t one = 1;
 
 	/* EAGAIN: the counter is saturated, so a wake-up is pending anyway. */
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(LOG_LEVEL_QUIET, "cannot wake the main thread (%s): %s", what,
+		log_ratelimited(LOG_LEVEL_QUIET, "cannot signal an eventfd (%s): %s", what,
 				strerror(errno));
 }
 
@@ -181,7 +180,7 @@ static void com1_rx_room(void *ctx)
 	struct vm *vm = ctx;
 
 	/* The main thread feeds waiting input; it only needs the wake-up. */
-	notify_eventfd(vm->rx_room_efd, "serial input");
+	vm_notify_eventfd(vm->rx_room_efd, "serial input");
 }
 
 static const struct serial16550_ops vm_com1_ops = {
@@ -213,7 +212,7 @@ static void rtc_update_deadline(struct vm *vm)
 	if (next == vm->rtc_deadline_ns)
 		return;
 	vm->rtc_deadline_ns = next;
-	notify_eventfd(vm->rtc_rearm_efd, "rtc timer");
+	vm_notify_eventfd(vm->rtc_rearm_efd, "rtc timer");
 }
 
 /* ---- exits from the vCPU threads ---- */
@@ -224,7 +223,7 @@ void vm_request_stop(struct vm *vm, int status)
 
 	atomic_compare_exchange_strong(&vm->status, &expected, status);
 	atomic_store(&vm->stopping, true);
-	notify_eventfd(vm->stop_efd, "stop");
+	vm_notify_eventfd(vm->stop_efd, "stop");
 }
 
 /* Device models run under dev_lock, whichever thread reaches them. */
@@ -564,8 +563,11 @@ static int setup_vcpus(struct vm *vm)
 }
 
 /* ACPI tables in the BIOS area, and their address in boot_params. */
-static int setup_acpi(struct vm *vm)
+static int setup_acpi(struct vm *vm, bool virtio_in_dsdt)
 {
+	struct acpi_virtio_mmio virtio[VM_MAX_VIRTIO];
+	unsigned int i;
+
 	struct acpi_config ac = {
 		.nr_cpus = vm->nr_vcpus,
 		.ioapic_addr = LAYOUT_IOAPIC,
@@ -577,6 +579,13 @@ static int setup_acpi(struct vm *vm)
 	uint64_t rsdp;
 	int r;
 
+	for (i = 0; virtio_in_dsdt && i < vm->nr_virtio; i++) {
+		virtio[i].base = (uint32_t)vm->virtio[i].base;
+		virtio[i].size = (uint32_t)LAYOUT_VIRTIO_MMIO_SIZE;
+		virtio[i].gsi = vm->virtio[i].gsi;
+	}
+	ac.virtio = virtio;
+	ac.nr_virtio = virtio_in_dsdt ? vm->nr_virtio : 0;
 	r = acpi_write_tables(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_END, &ac, &rsdp);
 	if (!r)
 		r = gmem_write(&vm->mem,
@@ -624,7 +633,7 @@ static int load_guest(struct vm *vm, const struct vm_config *cfg, const char *ke
 		log_err("writing the MP table failed: %s", strerror(-r));
 		return VM_STATUS_CONFIG;
 	}
-	r = setup_acpi(vm);
+	r = setup_acpi(vm, !cfg->virtio_cmdline);
 	if (r)
 		return r;
 	/* Only the boot vCPU gets entry registers; APs wait for INIT/SIPI. */
@@ -742,9 +751,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (!r)
 		r = setup_devices(vm);
 	if (!r)
+		r = vm_virtio_setup(vm, cfg);
+	if (!r)
 		r = setup_vcpus(vm);
 	if (!r)
 		r = load_guest(vm, cfg, kernel_path, &kernel, initrd_path, &initrd);
+	if (!r)
+		r = vm_virtio_start(vm);
 out:
 	unmap_file(&kernel);
 	unmap_file(&initrd);
@@ -1035,6 +1048,7 @@ void vm_destroy(struct vm *vm)
 			vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+	vm_virtio_destroy(vm);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

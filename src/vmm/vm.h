@@ -23,6 +23,7 @@
 #include "vmm/console.h"
 #include "vmm/gmem.h"
 #include "vmm/vcpu.h"
+#include "vmm/vm_virtio.h"
 
 /* Process exit statuses (README "Exit status"). */
 enum vm_status {
@@ -49,6 +50,9 @@ struct vm {
 	/* Input read from stdin that the guest's UART has no room for yet. */
 	uint8_t in_buf[4096];
 	size_t in_len, in_off;
+
+	struct vm_virtio virtio[VM_MAX_VIRTIO]; /* virtio-mmio devices, each with its I/O thread */
+	unsigned int nr_virtio;
 
 	struct vcpu *vcpus; /* nr_vcpus of them; vcpu 0 is the boot CPU */
 	unsigned int nr_vcpus;
@@ -87,6 +91,12 @@ void vm_destroy(struct vm *vm);
  * thread; not from signal handlers.
  */
 void vm_request_stop(struct vm *vm, int status);
+
+/*
+ * Add one to an eventfd (a wake-up); `what` names it in the error message.
+ * Safe from any thread.
+ */
+void vm_notify_eventfd(int fd, const char *what);
 
 /* Exit handlers the vCPU threads call. */
 void vm_pio(struct vm *vm, uint16_t port, uint8_t *data, unsigned int size, bool is_write);

@@ -29,14 +29,14 @@ int worker_init(struct worker *w, const char *name)
 
 int worker_add(struct worker *w, int fd, uint32_t events, worker_fn fn, void *opaque)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (w->nr_fds >= WORKER_MAX_FDS)
 		return -ENOSPC;
 	ev.data.u32 = w->nr_fds;
 	if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	w->fds[w->nr_fds++] = (struct worker_fd){ .fd = fd, .fn = fn, .opaque = opaque };
+	w->fds[w->nr_fds++] = (struct worker_fd){.fd = fd, .fn = fn, .opaque = opaque};
 	return 0;
 }
 
@@ -45,7 +45,7 @@ int worker_modify(struct worker *w, int fd, uint32_t events)
 	unsigned int i;
 
 	for (i = 0; i < w->nr_fds; i++) {
-		struct epoll_event ev = { .events = events, .data.u32 = i };
+		struct epoll_event ev = {.events = events, .data.u32 = i};
 
 		if (w->fds[i].fd != fd)
 			continue;

@@ -50,6 +50,12 @@ static const struct acpi_config default_cfg = {
 	.sleep_status_port = SLEEP_STS_PORT,
 };
 
+/* Two virtio-mmio windows, one on a legacy pin and one above 15. */
+static const struct acpi_virtio_mmio two_virtio[] = {
+	{.base = 0xd0000000, .size = 0x1000, .gsi = 5},
+	{.base = 0xd0001000, .size = 0x1000, .gsi = 16},
+};
+
 static int setup(void **state)
 {
 	struct gmem *gm = test_calloc(1, sizeof(*gm));
@@ -546,6 +552,14 @@ static void test_bad_config(void **state)
 	cfg.ioapic_gsi_base = UINT32_MAX - 1;
 	assert_int_equal(acpi_write_tables(gm, base, limit, &cfg, &rsdp), -EINVAL);
 
+	/* virtio windows: at most ACPI_MAX_VIRTIO_MMIO, and a list to go with the count. */
+	cfg = default_cfg;
+	cfg.nr_virtio = 1;
+	assert_int_equal(acpi_write_tables(gm, base, limit, &cfg, &rsdp), -EINVAL);
+	cfg.virtio = two_virtio;
+	cfg.nr_virtio = ACPI_MAX_VIRTIO_MMIO + 1;
+	assert_int_equal(acpi_write_tables(gm, base, limit, &cfg, &rsdp), -EINVAL);
+
 	/* The RSDP goes on a 16-byte boundary; the range must not be reversed. */
 	cfg = default_cfg;
 	assert_int_equal(acpi_write_tables(gm, base + 8, limit, &cfg, &rsdp), -EINVAL);
@@ -838,6 +852,110 @@ static void test_iasl(void **state)
 	test_free(p);
 }
 
+/*
+ * virtio-mmio windows in the DSDT: two LNRO0005 devices after COM1 and the
+ * RTC, byte for byte what iasl compiles from the ASL, and (without iasl)
+ * their _HID and resources where the device model puts them.
+ */
+
+static void test_virtio_devices(void **state)
+{
+	struct acpi_config cfg = default_cfg;
+	struct parsed *p = test_malloc(sizeof(*p));
+	const uint8_t *d, *hid, *mem, *irq;
+	char dir[] = "/tmp/lmig-acpi-XXXXXX";
+	char *asl, *dsl, *aml, cmd[PATH_MAX + 32];
+	size_t aml_len, dlen;
+
+	cfg.virtio = two_virtio;
+	cfg.nr_virtio = 2;
+	write_and_parse(*state, &cfg, p);
+	d = at(p, p->dsdt, p->dsdt_len);
+	dlen = p->dsdt_len;
+	/* The static part is unchanged, the devices follow it. */
+	assert_memory_equal(d + 36, expected_dsdt_body, 14);
+	hid = memmem(d, dlen, "LNRO0005", 9);
+	assert_non_null(hid);
+	assert_int_equal(hid[-1], 0x0d); /* a string, as Linux's virtio_mmio matches */
+	mem = memmem(hid, dlen - (size_t)(hid - d), "\x86\x09\x00\x01", 4);
+	assert_non_null(mem);
+	assert_int_equal(get32(mem + 4), 0xd0000000);
+	assert_int_equal(get32(mem + 8), 0x1000);
+	irq = mem + 12;
+	assert_int_equal(irq[0], 0x89); /* extended interrupt descriptor */
+	assert_int_equal(irq[3], 0x03); /* consumer, edge, active high, exclusive */
+	assert_int_equal(irq[4], 1);
+	assert_int_equal(get32(irq + 5), 5);
+	hid = memmem(irq, dlen - (size_t)(irq - d), "LNRO0005", 9);
+	assert_non_null(hid);
+
+	if (!have_iasl()) {
+		print_message("iasl not installed (acpica-tools): skipping its half\n");
+		test_free(p);
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	dsl = disassemble(dir, "dsdt", d, dlen);
+	expect_in(dsl, "Device (VR00)", "dsdt.dsl");
+	expect_in(dsl, "Device (VR01)", "dsdt.dsl");
+	expect_in(dsl, "Name (_HID, \"LNRO0005\")", "dsdt.dsl");
+	expect_in(dsl, "Memory32Fixed (ReadWrite,", "dsdt.dsl");
+	expect_in(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )", "dsdt.dsl");
+	test_free(dsl);
+
+	asl = test_malloc(4096);
+	snprintf(asl, 4096,
+		 "DefinitionBlock (\"\", \"DSDT\", 2, \"LMIGTS\", \"LMIGTEST\", 1)\n"
+		 "{\n"
+		 "    Name (_S5, Package () { %d, %d, 0, 0 })\n"
+		 "    Scope (\\_SB) {\n"
+		 "        Device (COM1) {\n"
+		 "            Name (_HID, EisaId (\"PNP0501\"))\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)\n"
+		 "                IRQNoFlags () {4}\n"
+		 "            })\n"
+		 "        }\n"
+		 "        Device (RTC) {\n"
+		 "            Name (_HID, EisaId (\"PNP0B00\"))\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)\n"
+		 "                IRQNoFlags () {8}\n"
+		 "            })\n"
+		 "        }\n"
+		 "        Device (VR00) {\n"
+		 "            Name (_HID, \"LNRO0005\")\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                Memory32Fixed (ReadWrite, 0xD0000000, 0x1000)\n"
+		 "                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {5}\n"
+		 "            })\n"
+		 "        }\n"
+		 "        Device (VR01) {\n"
+		 "            Name (_HID, \"LNRO0005\")\n"
+		 "            Name (_UID, 1)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                Memory32Fixed (ReadWrite, 0xD0001000, 0x1000)\n"
+		 "                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {16}\n"
+		 "            })\n"
+		 "        }\n"
+		 "    }\n"
+		 "}\n",
+		 ACPI_SLP_TYP_S5, ACPI_SLP_TYP_S5);
+	write_file(dir, "ref.asl", asl, strlen(asl));
+	test_free(asl);
+	assert_int_equal(run_in(dir, "iasl -on -p ref ref.asl"), 0);
+	aml = read_file(dir, "ref.aml", &aml_len);
+	assert_int_equal(aml_len, dlen);
+	same_but_creator(aml, d, aml_len);
+	test_free(aml);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	test_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_ram, setup, teardown),
 		cmocka_unit_test(test_above_4g),
+		cmocka_unit_test_setup_teardown(test_virtio_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iasl, setup, teardown),
 	};
 

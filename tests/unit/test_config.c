@@ -89,9 +89,27 @@ static void expect_bad_options(const struct bad_option *cases, size_t n)
 	struct vm_config cfg;
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		expect_error(PARSE(&cfg, "run", cases[i].opt, cases[i].value), cases[i].want1,
 			     cases[i].want2);
+		config_free(&cfg);
+	}
+}
+
+/* "run --disk PATH" repeated n times. */
+static int parse_disk_count(struct vm_config *cfg, unsigned int n, const char *path)
+{
+	const char *args[2 * (CONFIG_MAX_DISKS + 1) + 2];
+	unsigned int i;
+
+	assert_true(n <= CONFIG_MAX_DISKS + 1);
+	args[0] = "run";
+	for (i = 0; i < n; i++) {
+		args[1 + 2 * i] = "--disk";
+		args[2 + 2 * i] = path;
+	}
+	args[1 + 2 * n] = NULL;
+	return parse_argv(cfg, args);
 }
 
 static void expect_size(const char *s, uint64_t want)
@@ -289,6 +307,78 @@ static void test_run_bad_mem(void **state)
 
 	(void)state;
 	expect_bad_options(cases, ARRAY_SIZE(cases));
+}
+
+static void test_run_virtio_devices(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	expect_ok(PARSE(&cfg, "run", "--disk", "a.img", "--disk", "/x/b.img,ro,serial=abc,direct",
+			"--net", "tap=tap0", "--net", "mac=52:54:00:12:34:56,tap=lmtap1", "--rng",
+			"--vconsole", "pty", "--virtio-cmdline"));
+	assert_int_equal(cfg.nr_disks, 2);
+	assert_string_equal(cfg.disks[0].path, "a.img");
+	assert_false(cfg.disks[0].readonly);
+	assert_false(cfg.disks[0].direct);
+	assert_null(cfg.disks[0].serial);
+	assert_string_equal(cfg.disks[1].path, "/x/b.img");
+	assert_true(cfg.disks[1].readonly);
+	assert_true(cfg.disks[1].direct);
+	assert_string_equal(cfg.disks[1].serial, "abc");
+	assert_int_equal(cfg.nr_nets, 2);
+	assert_string_equal(cfg.nets[0].tap, "tap0");
+	assert_false(cfg.nets[0].has_mac);
+	assert_string_equal(cfg.nets[1].tap, "lmtap1");
+	assert_true(cfg.nets[1].has_mac);
+	assert_int_equal(cfg.nets[1].mac[0], 0x52);
+	assert_int_equal(cfg.nets[1].mac[5], 0x56);
+	assert_true(cfg.rng);
+	assert_string_equal(cfg.vconsole, "pty");
+	assert_true(cfg.virtio_cmdline);
+	config_free(&cfg);
+	assert_int_equal(cfg.nr_disks, 0);
+
+	expect_ok(PARSE(&cfg, "run"));
+	assert_int_equal(cfg.nr_disks + cfg.nr_nets, 0);
+	assert_false(cfg.rng);
+	assert_null(cfg.vconsole);
+	assert_false(cfg.virtio_cmdline);
+	config_free(&cfg);
+}
+
+static void test_run_bad_virtio_devices(void **state)
+{
+	static const struct bad_option cases[] = {
+		{"--disk", "", "no image path", NULL},
+		{"--disk", ",ro", "no image path", NULL},
+		{"--disk", "a.img,rw", "unknown option 'rw'", "a.img"},
+		{"--disk", "a.img,serial=012345678901234567890", "serial longer than 20", NULL},
+		{"--net", "tap=", "1 to 15", NULL},
+		{"--net", "tap=abcdefghijklmnop", "1 to 15", NULL},
+		{"--net", "mac=52:54:00:12:34:56", "no TAP device", NULL},
+		{"--net", "tap=t0,mac=52:54:00:12:34", "not a unicast MAC", NULL},
+		{"--net", "tap=t0,mac=01:00:5e:00:00:01", "not a unicast MAC", NULL},
+		{"--net", "tap=t0,mac=52:54:00:12:34:567", "not a unicast MAC", NULL},
+		{"--net", "tap=t0,vhost=on", "unknown option 'vhost=on'", NULL},
+	};
+	struct vm_config cfg;
+	char disk[32];
+	unsigned int i;
+
+	(void)state;
+	expect_bad_options(cases, ARRAY_SIZE(cases));
+	expect_error(PARSE(&cfg, "run", "--rng=1"), "--rng", "takes no argument");
+	config_free(&cfg);
+	/* Nine disks are one too many. */
+	for (i = 0; i < CONFIG_MAX_DISKS; i++) {
+		snprintf(disk, sizeof(disk), "d%u.img", i);
+		assert_int_equal(parse_disk_count(&cfg, i + 1, disk), CONFIG_RUN);
+		config_free(&cfg);
+	}
+	expect_error(parse_disk_count(&cfg, CONFIG_MAX_DISKS + 1, "x.img"), "at most 8 disks",
+		     NULL);
+	config_free(&cfg);
 }
 
 static void test_run_cpus(void **state)
@@ -491,6 +581,8 @@ int main(void)
 		cmocka_unit_test(test_run_short_options),
 		cmocka_unit_test(test_run_repeatable),
 		cmocka_unit_test(test_run_bad_mem),
+		cmocka_unit_test(test_run_virtio_devices),
+		cmocka_unit_test(test_run_bad_virtio_devices),
 		cmocka_unit_test(test_run_cpus),
 		cmocka_unit_test(test_run_boot_protocol),
 		cmocka_unit_test(test_run_unknown_option),

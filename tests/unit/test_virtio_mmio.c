@@ -62,8 +62,8 @@ static int setup(void **state)
 	char err[128];
 
 	f->gm = try_new_gmem(RAM);
-	if (!f->gm || virtio_rng_create(&f->rng, "rng-test", f->gm, NULL, &rec_ops, f, err,
-					sizeof(err))) {
+	if (!f->gm ||
+	    virtio_rng_create(&f->rng, "rng-test", f->gm, NULL, &rec_ops, f, err, sizeof(err))) {
 		free_gmem(f->gm);
 		test_free(f);
 		return -1;
@@ -127,8 +127,9 @@ static void driver_ok(struct fx *f)
 {
 	negotiate(f, VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	setup_queue(f, QSIZE);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr(f, VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		   VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK,
 			 VIRTIO_STATUS_DRIVER_OK);
 }
@@ -136,7 +137,7 @@ static void driver_ok(struct fx *f)
 /* One writable buffer of len bytes at BUF, offered in descriptor `i`. */
 static void offer_buffer(struct fx *f, uint16_t i, uint64_t addr, uint32_t len)
 {
-	struct virtq_desc d = { .addr = addr, .len = len, .flags = VIRTQ_DESC_F_WRITE };
+	struct virtq_desc d = {.addr = addr, .len = len, .flags = VIRTQ_DESC_F_WRITE};
 	uint16_t slot = f->avail_idx % QSIZE;
 
 	assert_int_equal(gmem_write(f->gm, DESC + 16ULL * i, &d, sizeof(d)), 0);
@@ -322,8 +323,9 @@ static void test_event_idx_suppresses_interrupts(void **state)
 
 	negotiate(f, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX));
 	setup_queue(f, QSIZE);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr(f, VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		   VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(gmem_write(f->gm, AVAIL + 4 + 2 * QSIZE, &used_event, 2), 0);
 	offer_buffer(f, 0, BUF, 16);
 	virtio_mmio_queue_notify(f->t, 0);

@@ -63,7 +63,7 @@ static int teardown(void **state)
 static void put_desc(struct fx *f, uint64_t table, unsigned int i, uint64_t addr, uint32_t len,
 		     uint16_t flags, uint16_t next)
 {
-	struct virtq_desc d = { .addr = addr, .len = len, .flags = flags, .next = next };
+	struct virtq_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
 
 	assert_int_equal(gmem_write(f->gm, table + 16ULL * i, &d, sizeof(d)), 0);
 }
@@ -348,11 +348,11 @@ static void test_buffer_not_ram(void **state)
 		uint64_t addr;
 		uint32_t len;
 	} cases[] = {
-		{RAM, 1},			  /* just past the end */
-		{RAM - 10, 20},			  /* runs off the end */
-		{0xfffffffffffffff0ULL, 0x20},	  /* wraps */
-		{LAYOUT_IOAPIC, 4},		  /* MMIO */
-		{BUF, 0xffffffffU},		  /* 4 GiB from a 1 MiB guest */
+		{RAM, 1},		       /* just past the end */
+		{RAM - 10, 20},		       /* runs off the end */
+		{0xfffffffffffffff0ULL, 0x20}, /* wraps */
+		{LAYOUT_IOAPIC, 4},	       /* MMIO */
+		{BUF, 0xffffffffU},	       /* 4 GiB from a 1 MiB guest */
 	};
 	unsigned int i;
 

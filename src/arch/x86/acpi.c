@@ -19,6 +19,7 @@
 #include "arch/x86/acpi.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -490,7 +491,40 @@ static void build_isa_device(struct aml_buf *b, const struct acpi_isa_device *de
 	aml_close(b, device);
 }
 
-static void build_dsdt(struct aml_buf *b)
+/*
+ * Device (VRnn) {
+ *	Name (_HID, "LNRO0005")
+ *	Name (_UID, n)
+ *	Name (_CRS, ResourceTemplate () {
+ *		Memory32Fixed (ReadWrite, base, size)
+ *		Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }
+ *	})
+ * }
+ */
+static void build_virtio_device(struct aml_buf *b, unsigned int n, const struct acpi_virtio_mmio *v)
+{
+	struct aml_buf crs;
+	char name[5];
+	size_t device;
+
+	snprintf(name, sizeof(name), "VR%02X", n & 0xff); /* n < ACPI_MAX_VIRTIO_MMIO */
+	device = aml_device_open(b, name);
+	aml_name(b, "_HID");
+	aml_string(b, "LNRO0005");
+	aml_name(b, "_UID");
+	aml_integer(b, n);
+
+	aml_buf_init(&crs);
+	aml_res_memory32_fixed(&crs, true, v->base, v->size);
+	aml_res_interrupt(&crs, true, false, v->gsi);
+	aml_name(b, "_CRS");
+	aml_resource_template(b, &crs);
+	aml_buf_free(&crs);
+
+	aml_close(b, device);
+}
+
+static void build_dsdt(struct aml_buf *b, const struct acpi_config *cfg)
 {
 	size_t pkg, scope, i;
 
@@ -512,6 +546,8 @@ static void build_dsdt(struct aml_buf *b)
 	scope = aml_scope_open(b, "\\_SB");
 	for (i = 0; i < sizeof(isa_devices) / sizeof(isa_devices[0]); i++)
 		build_isa_device(b, &isa_devices[i]);
+	for (i = 0; i < cfg->nr_virtio; i++)
+		build_virtio_device(b, (unsigned int)i, &cfg->virtio[i]);
 	aml_close(b, scope);
 
 	finish_table(b);
@@ -526,6 +562,8 @@ static int validate(const struct acpi_config *cfg)
 		return -EINVAL;
 	/* The override for IRQ 0 names GSI base + 2. */
 	if (cfg->ioapic_gsi_base > UINT32_MAX - MADT_ISA_TIMER_GSI)
+		return -EINVAL;
+	if (cfg->nr_virtio > ACPI_MAX_VIRTIO_MMIO || (cfg->nr_virtio && !cfg->virtio))
 		return -EINVAL;
 	return 0;
 }
@@ -586,7 +624,7 @@ int acpi_write_tables(struct gmem *gm, uint64_t base, uint64_t limit, const stru
 	 * vary, and the others' contents depend on where these land.
 	 */
 	build_madt(&t[T_MADT], cfg);
-	build_dsdt(&t[T_DSDT]);
+	build_dsdt(&t[T_DSDT], cfg);
 	r = aml_buf_error(&t[T_MADT]);
 	if (!r)
 		r = aml_buf_error(&t[T_DSDT]);

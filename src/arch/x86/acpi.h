@@ -14,7 +14,9 @@
  * - CPUs with APIC IDs 0..nr_cpus-1, one IOAPIC, ISA IRQ 0 on GSI 2, NMI on
  *   LINT1 of every CPU.
  * - \_S5_, COM1 (0x3f8, IRQ 4) and the RTC (PNP0B00: 0x70-0x71, IRQ 8) in
- *   the DSDT.
+ *   the DSDT, and each virtio-mmio window as an LNRO0005 device (the _HID
+ *   Linux's virtio_mmio driver matches) with its memory range and its
+ *   edge-triggered, active-high interrupt.
  */
 #ifndef LMIG_ARCH_X86_ACPI_H
 #define LMIG_ARCH_X86_ACPI_H
@@ -39,6 +41,15 @@
 /* Sleep status register: WAK_STS, bit 7, write 1 to clear (section 4.8.3.8). */
 #define ACPI_SLEEP_STS_WAK_STS 0x80
 
+/* A virtio-mmio window for the DSDT (LNRO0005), with its edge-triggered GSI. */
+struct acpi_virtio_mmio {
+	uint32_t base;
+	uint32_t size;
+	uint32_t gsi;
+};
+
+#define ACPI_MAX_VIRTIO_MMIO 32
+
 struct acpi_config {
 	unsigned int nr_cpus; /* 1..ACPI_MAX_CPUS, APIC IDs and processor UIDs 0..n-1 */
 	uint64_t ioapic_addr; /* below 4 GiB */
@@ -51,6 +62,9 @@ struct acpi_config {
 	 */
 	uint16_t sleep_control_port;
 	uint16_t sleep_status_port;
+	/* virtio-mmio devices (Device VRnn, _HID "LNRO0005"), at most ACPI_MAX_VIRTIO_MMIO. */
+	const struct acpi_virtio_mmio *virtio;
+	unsigned int nr_virtio;
 };
 
 /*

@@ -402,6 +402,32 @@ void aml_res_irq_noflags(struct aml_buf *rt, uint16_t mask)
 	put_le(rt, mask, 2);
 }
 
+/* Section 6.4.3.4, 32-Bit Fixed Memory Range Descriptor. */
+void aml_res_memory32_fixed(struct aml_buf *rt, bool writable, uint32_t base, uint32_t len)
+{
+	aml_byte(rt, AML_RES_MEMORY32_FIXED);
+	put_le(rt, 9, 2); /* length of what follows */
+	aml_byte(rt, writable ? 1 : 0);
+	put_le(rt, base, 4);
+	put_le(rt, len, 4);
+}
+
+/* Section 6.4.3.6, Extended Interrupt Descriptor, one interrupt, no source. */
+void aml_res_interrupt(struct aml_buf *rt, bool edge, bool active_low, uint32_t gsi)
+{
+	uint8_t flags = AML_RES_INT_CONSUMER;
+
+	if (edge)
+		flags |= AML_RES_INT_EDGE;
+	if (active_low)
+		flags |= AML_RES_INT_ACTIVE_LOW;
+	aml_byte(rt, AML_RES_EXT_INTERRUPT);
+	put_le(rt, 6, 2); /* flags, count, one DWord */
+	aml_byte(rt, flags);
+	aml_byte(rt, 1);
+	put_le(rt, gsi, 4);
+}
+
 /* Section 6.4.2.9, End Tag; a zero checksum means "treat as valid". */
 void aml_resource_template(struct aml_buf *b, struct aml_buf *rt)
 {

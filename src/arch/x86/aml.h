@@ -26,6 +26,7 @@
 #ifndef LMIG_ARCH_X86_AML_H
 #define LMIG_ARCH_X86_AML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,13 @@
 #define AML_RES_IO 0x47		 /* tag 0x08, length 7 */
 #define AML_RES_END_TAG 0x79	 /* tag 0x0f, length 1 */
 #define AML_RES_IO_DECODE16 0x01 /* IO descriptor information byte, bit 0 */
+/* Large resource descriptors (section 6.4.3): tag byte, then a 16-bit length. */
+#define AML_RES_MEMORY32_FIXED 0x86
+#define AML_RES_EXT_INTERRUPT 0x89
+/* Extended interrupt descriptor flags (section 6.4.3.6, byte 3). */
+#define AML_RES_INT_CONSUMER 0x01
+#define AML_RES_INT_EDGE 0x02
+#define AML_RES_INT_ACTIVE_LOW 0x04
 
 struct aml_buf {
 	uint8_t *data;
@@ -146,6 +154,13 @@ void aml_res_io(struct aml_buf *rt, int decode16, uint16_t min, uint16_t max, ui
 		uint8_t len);
 /* IRQNoFlags () { irqs }: `mask` has bit n set for IRQ n (edge, active high) */
 void aml_res_irq_noflags(struct aml_buf *rt, uint16_t mask);
+/* Memory32Fixed (ReadWrite or ReadOnly, base, length) */
+void aml_res_memory32_fixed(struct aml_buf *rt, bool writable, uint32_t base, uint32_t len);
+/*
+ * Interrupt (ResourceConsumer, Edge or Level, ActiveHigh or ActiveLow,
+ * Exclusive) { gsi }: the extended interrupt descriptor with one GSI.
+ */
+void aml_res_interrupt(struct aml_buf *rt, bool edge, bool active_low, uint32_t gsi);
 void aml_resource_template(struct aml_buf *b, struct aml_buf *rt);
 
 #endif

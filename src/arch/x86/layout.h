@@ -50,6 +50,13 @@
 #define LAYOUT_MMIO_HOLE_START 0xc0000000ULL
 #define LAYOUT_MMIO_HOLE_END 0x100000000ULL
 #define LAYOUT_HIGH_RAM 0x100000000ULL
+/*
+ * virtio-mmio windows, one 4 KiB page per device, from the bottom of the
+ * hole's upper quarter up (as on Firecracker's x86 layout). Each device
+ * also gets an IOAPIC pin (vmm/vm_virtio.c).
+ */
+#define LAYOUT_VIRTIO_MMIO 0xd0000000ULL
+#define LAYOUT_VIRTIO_MMIO_SIZE 0x1000ULL
 /* Interrupt controllers inside the MMIO hole. */
 #define LAYOUT_IOAPIC 0xfec00000ULL
 #define LAYOUT_IOAPIC_SIZE 0x1000ULL

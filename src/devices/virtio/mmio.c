@@ -13,8 +13,8 @@
 
 #include "vmm/log.h"
 
-int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_config *cfg,
-		     struct gmem *mem, const struct virtio_device_ops *dev_ops, void *dev,
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_config *cfg, struct gmem *mem,
+		     const struct virtio_device_ops *dev_ops, void *dev,
 		     const struct virtio_mmio_ops *ops, void *ctx)
 {
 	unsigned int q = cfg->queue_max;
@@ -243,8 +243,8 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		if (t->driver_features_sel == 0)
 			t->driver_features = (t->driver_features & ~0xffffffffULL) | v;
 		else if (t->driver_features_sel == 1)
-			t->driver_features = (t->driver_features & 0xffffffffULL) |
-					     ((uint64_t)v << 32);
+			t->driver_features =
+				(t->driver_features & 0xffffffffULL) | ((uint64_t)v << 32);
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
 		t->driver_features_sel = v;

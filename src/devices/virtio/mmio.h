@@ -119,15 +119,16 @@ struct virtio_mmio {
 struct virtio_mmio_config {
 	const char *name;
 	uint32_t device_id;
-	uint64_t features; /* VERSION_1 is always added */
+	uint64_t features;	/* VERSION_1 is always added */
 	unsigned int nr_queues; /* 1..VIRTIO_MMIO_MAX_QUEUES */
 	uint16_t queue_max;	/* a power of two, <= VIRTQ_MAX_SIZE */
 };
 
 /* 0 or -EINVAL (bad config) / -errno (mutex). */
-int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_config *cfg,
-		     struct gmem *mem, const struct virtio_device_ops *dev_ops, void *dev,
-		     const struct virtio_mmio_ops *ops, void *ctx) __attribute__((warn_unused_result));
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_config *cfg, struct gmem *mem,
+		     const struct virtio_device_ops *dev_ops, void *dev,
+		     const struct virtio_mmio_ops *ops, void *ctx)
+	__attribute__((warn_unused_result));
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* Register access from a vCPU; off + len <= VIRTIO_MMIO_WINDOW. Takes the lock. */

@@ -69,23 +69,22 @@ int virtq_activate(struct virtq *vq, struct gmem *mem, uint16_t max_size)
 		return set_error(vq, "queue size %u is not a power of two in 1..%u", vq->size,
 				 max_size);
 	if (vq->desc_gpa % 16 || vq->avail_gpa % 2 || vq->used_gpa % 4)
-		return set_error(vq,
-				 "misaligned rings (descriptors 0x%llx, available 0x%llx, used 0x%llx)",
-				 (unsigned long long)vq->desc_gpa,
-				 (unsigned long long)vq->avail_gpa,
-				 (unsigned long long)vq->used_gpa);
+		return set_error(
+			vq, "misaligned rings (descriptors 0x%llx, available 0x%llx, used 0x%llx)",
+			(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			(unsigned long long)vq->used_gpa);
 	vq->desc = gmem_ptr(mem, vq->desc_gpa, 16 * n);
 	vq->avail = gmem_ptr(mem, vq->avail_gpa, 6 + 2 * n);
 	vq->used = gmem_ptr(mem, vq->used_gpa, 6 + 8 * n);
 	if (!vq->desc || !vq->avail || !vq->used) {
 		vq->desc = NULL;
 		vq->avail = vq->used = NULL;
-		return set_error(vq,
-				 "rings not in guest RAM (descriptors 0x%llx, available 0x%llx, used "
-				 "0x%llx, size %u)",
-				 (unsigned long long)vq->desc_gpa,
-				 (unsigned long long)vq->avail_gpa,
-				 (unsigned long long)vq->used_gpa, vq->size);
+		return set_error(
+			vq,
+			"rings not in guest RAM (descriptors 0x%llx, available 0x%llx, used "
+			"0x%llx, size %u)",
+			(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			(unsigned long long)vq->used_gpa, vq->size);
 	}
 	vq->mem = mem;
 	vq->last_avail = 0;
@@ -131,7 +130,8 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
-				return broken(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+				return broken(vq,
+					      "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
 			if (indirect)
 				return broken(vq, "nested indirect descriptor in chain at head %u",
 					      head);
@@ -139,8 +139,9 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 				return broken(vq, "descriptor %u has both INDIRECT and NEXT", idx);
 			if (d.len == 0 || d.len % sizeof(d) ||
 			    d.len / sizeof(d) > VIRTQ_MAX_INDIRECT)
-				return broken(vq, "indirect table length %u is not 16..%u in steps of 16",
-					      d.len, (unsigned int)(VIRTQ_MAX_INDIRECT * sizeof(d)));
+				return broken(
+					vq, "indirect table length %u is not 16..%u in steps of 16",
+					d.len, (unsigned int)(VIRTQ_MAX_INDIRECT * sizeof(d)));
 			table = gmem_ptr(vq->mem, d.addr, d.len);
 			if (!table)
 				return broken(vq, "indirect table [0x%llx, +%u) is not guest RAM",
@@ -169,10 +170,11 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 				c->in_len += d.len;
 			} else {
 				if (c->nr_in)
-					return broken(vq,
-						      "readable buffer after a writable one in chain at "
-						      "head %u",
-						      head);
+					return broken(
+						vq,
+						"readable buffer after a writable one in chain at "
+						"head %u",
+						head);
 				c->nr_out++;
 				c->out_len += d.len;
 			}
@@ -296,8 +298,7 @@ uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, 
 	return chain_copy(c, false, off, dst, len);
 }
 
-uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src,
-			   uint64_t len)
+uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len)
 {
 	return chain_copy(c, true, off, (uint8_t *)(uintptr_t)src, len);
 }

@@ -71,14 +71,14 @@ static const struct virtio_device_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
 };
 
-int virtio_rng_create(struct virtio_rng **out, const char *name, struct gmem *mem,
-		      struct worker *w, const struct virtio_mmio_ops *ops, void *ctx, char *err,
-		      size_t errlen)
+int virtio_rng_create(struct virtio_rng **out, const char *name, struct gmem *mem, struct worker *w,
+		      const struct virtio_mmio_ops *ops, void *ctx, char *err, size_t errlen)
 {
 	const struct virtio_mmio_config cfg = {
 		.name = name,
 		.device_id = VIRTIO_ID_RNG,
-		.features = VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC),
+		.features =
+			VIRTIO_BIT(VIRTIO_F_RING_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC),
 		.nr_queues = 1,
 		.queue_max = VIRTQ_MAX_SIZE,
 	};

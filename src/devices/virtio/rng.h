@@ -18,9 +18,9 @@
 struct virtio_rng;
 
 /* 0 or -errno (err says why). */
-int virtio_rng_create(struct virtio_rng **out, const char *name, struct gmem *mem,
-		      struct worker *w, const struct virtio_mmio_ops *ops, void *ctx, char *err,
-		      size_t errlen) __attribute__((warn_unused_result));
+int virtio_rng_create(struct virtio_rng **out, const char *name, struct gmem *mem, struct worker *w,
+		      const struct virtio_mmio_ops *ops, void *ctx, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 struct virtio_mmio *virtio_rng_mmio(struct virtio_rng *r);
 void virtio_rng_destroy(struct virtio_rng *r);
 
