@@ -741,6 +741,30 @@ void run_boot_checks(void)
 	run_rtc_checks();
 }
 
+void run_base_checks(void)
+{
+	check_e820();
+	check_cmdline();
+	check_cpl3();
+}
+
+u64 e820_ram_end_at(u64 a)
+{
+	for (unsigned int i = 0; i < e820_n; i++) {
+		u64 s = e820[i].addr, e = s + e820[i].size;
+
+		if (e820[i].type != E820_RAM || a < s || a >= e)
+			continue;
+		for (unsigned int j = i + 1; j < e820_n; j++) {
+			if (e820[j].type != E820_RAM || e820[j].addr != e)
+				break;
+			e += e820[j].size;
+		}
+		return e;
+	}
+	return 0;
+}
+
 /* ---- poke: unclaimed ports and MMIO ---- */
 
 void run_poke_checks(void)

@@ -50,6 +50,7 @@ struct kreq kreq;
 struct fault_probe fault_probe;
 struct rx_ring rx_ring;
 struct rtc_irq_log rtc_irq_log;
+struct vio_irq vio_irq;
 u8 rx_buf[RX_RING_SIZE] __attribute__((section(".noinit")));
 
 /* Filled by idt_fill() at CPL3, so neither zeroed nor loaded. */
@@ -120,6 +121,8 @@ void idt_fill(void)
 	set_gate(TG_VEC_UART, tg_vectors[32], 0);
 	set_gate(TG_VEC_SPURIOUS, tg_vectors[33], 0);
 	set_gate(TG_VEC_RTC, tg_vectors[34], 0);
+	for (unsigned int i = 0; i < TG_VIRTIO_SLOTS; i++)
+		set_gate(TG_VEC_VIRTIO + i, tg_vectors[35 + i], 0);
 }
 
 static void tss_load(void)
@@ -261,6 +264,23 @@ static void rtc_irq(void)
 	rtc_irq_log.count = n + 1;
 }
 
+/*
+ * A virtio-mmio device's interrupt: acknowledge what InterruptStatus says,
+ * which lowers the device's line, so its next interrupt is a new edge.
+ */
+static void virtio_irq(unsigned int slot)
+{
+	u64 base = vio_irq.base[slot];
+	u32 st;
+
+	if (!base)
+		return;
+	st = rd32(base + 0x60);
+	wr32(base + 0x64, st);
+	vio_irq.isr[slot] |= st;
+	vio_irq.count[slot]++;
+}
+
 /* Enable this CPU's local APIC and let it accept every vector. */
 static void lapic_setup(void)
 {
@@ -331,6 +351,11 @@ void trap(struct trap_frame *f)
 	}
 	if (f->vec == TG_VEC_RTC) {
 		rtc_irq();
+		lapic_eoi();
+		return;
+	}
+	if (f->vec >= TG_VEC_VIRTIO && f->vec < TG_VEC_VIRTIO + TG_VIRTIO_SLOTS) {
+		virtio_irq((unsigned int)(f->vec - TG_VEC_VIRTIO));
 		lapic_eoi();
 		return;
 	}

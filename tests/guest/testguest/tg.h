@@ -83,6 +83,9 @@
 #define TG_VEC_UART 0x30
 #define TG_VEC_RTC 0x31 /* IOAPIC pin 8: the CMOS RTC (rtc.c) */
 #define TG_VEC_SPURIOUS 0xff
+/* virtio-mmio devices (virtio.c): slot i's IOAPIC pin goes to vector TG_VEC_VIRTIO + i. */
+#define TG_VEC_VIRTIO 0x40
+#define TG_VIRTIO_SLOTS 8
 
 /* struct tg_entry offsets (head.S stores into it before anything else). */
 #define ES_RAX 0x00
@@ -318,6 +321,19 @@ struct rtc_irq_log {
 };
 extern struct rtc_irq_log rtc_irq_log;
 
+/*
+ * virtio-mmio interrupts (virtio.c routes the pins): the CPL0 handler of
+ * slot i reads InterruptStatus at base[i] + 0x60, writes it back to
+ * InterruptACK (+0x64), which lowers the device's line (the pins are
+ * edge-triggered), ORs it into isr[i] and counts. base[i] 0: no device.
+ */
+struct vio_irq {
+	volatile u64 base[TG_VIRTIO_SLOTS];
+	volatile u32 count[TG_VIRTIO_SLOTS];
+	volatile u32 isr[TG_VIRTIO_SLOTS];
+};
+extern struct vio_irq vio_irq;
+
 /* ---- lib.c ---- */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
@@ -345,7 +361,16 @@ u32 crc32(u32 crc, const void *p, size_t n);
 void idt_fill(void); /* kernel.c, but run at CPL3 */
 void user_main(void) __attribute__((noreturn));
 
-enum tg_mode { MODE_BOOT, MODE_ECHO, MODE_REBOOT, MODE_TRIPLEFAULT, MODE_POKE, MODE_POWEROFF };
+enum tg_mode {
+	MODE_BOOT,
+	MODE_ECHO,
+	MODE_REBOOT,
+	MODE_TRIPLEFAULT,
+	MODE_POKE,
+	MODE_POWEROFF,
+	MODE_VIRTIO,
+	MODE_VIRTIO_HOSTILE,
+};
 
 struct tg_config {
 	enum tg_mode mode;
@@ -357,6 +382,14 @@ struct tg_config {
 	u64 initrd_size;
 	u32 initrd_crc;
 	u32 loader;
+	/* virtio (virtio.c, vdev.c, vhostile.c) */
+	bool have_blk_sectors, have_blk_seed, blk_ro;
+	u64 blk_sectors, blk_seed, blk_start, blk_count;
+	char blk_serial[24]; /* empty: not given */
+	u32 net_ip, net_peer; /* host byte order: 10.0.2.15 is 0x0a00020f */
+	u32 net_pings;
+	u64 vcon_seed;
+	u32 vcon_echo;
 	char error[160]; /* first command-line problem, empty if none */
 };
 extern struct tg_config cfg;
@@ -378,6 +411,10 @@ extern int tap_count, tap_failures;
 const char *tg_cmdline(void);
 void run_boot_checks(void);
 void run_poke_checks(void);
+/* The e820, command-line and CPL3 checks alone (the virtio modes). */
+void run_base_checks(void);
+/* The end of the RAM that holds the guest image (e820; after check_e820()). */
+u64 e820_ram_end_at(u64 a);
 u64 low_ram_end(u64 mem);
 bool e820_overlaps_ram(u64 a, u64 len);
 bool e820_is_ram(u64 a, u64 len); /* inside RAM (adjacent RAM entries merged) */
@@ -418,6 +455,9 @@ extern const char tg_ap_cr0_probe[], tg_ap_park_ud2[];
 void run_smp_checks(void);
 /* The TSC frequency in kHz (CPUID's, or 3 GHz assumed) and where it came from. */
 u64 tsc_khz(const char **how);
+
+/* virtio.c, vdev.c, vhostile.c: the virtio modes */
+void run_virtio_checks(bool hostile);
 
 /* rtc.c: the CMOS RTC and the CMOS memory-size fields */
 void run_rtc_checks(void);

@@ -14,6 +14,7 @@ static const char *const mode_names[] = {
 	[MODE_BOOT] = "boot",	  [MODE_ECHO] = "echo",
 	[MODE_REBOOT] = "reboot", [MODE_TRIPLEFAULT] = "triplefault",
 	[MODE_POKE] = "poke",	  [MODE_POWEROFF] = "poweroff",
+	[MODE_VIRTIO] = "virtio", [MODE_VIRTIO_HOSTILE] = "virtio-hostile",
 };
 
 /* ---- TAP ---- */
@@ -182,6 +183,31 @@ static bool parse_hex(const char *s, size_t n, u64 *out)
 	return true;
 }
 
+/* a.b.c.d, each 0-255, into host byte order (a in the top byte). */
+static bool parse_ipv4(const char *s, size_t n, u32 *out)
+{
+	u32 ip = 0, part = 0, digits = 0, dots = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (!digits || part > 255)
+				return false;
+			ip = ip << 8 | part;
+			part = digits = 0;
+			if (i < n && ++dots > 3)
+				return false;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || ++digits > 3)
+			return false;
+		part = part * 10 + (u32)(s[i] - '0');
+	}
+	if (dots != 3)
+		return false;
+	*out = ip;
+	return true;
+}
+
 static bool is_key(const char *tok, size_t klen, const char *key)
 {
 	return strlen(key) == klen && !memcmp(tok, key, klen);
@@ -254,6 +280,54 @@ static void parse_token(const char *tok, size_t len)
 		} else {
 			cfg_error("tg.loader=%.*s: expected a hex byte", (int)vlen, val);
 		}
+	} else if (is_key(tok, klen, "tg.blk_sectors")) {
+		if (parse_size(val, vlen, &cfg.blk_sectors))
+			cfg.have_blk_sectors = true;
+		else
+			cfg_error("tg.blk_sectors=%.*s: bad number", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.blk_seed")) {
+		if (parse_size(val, vlen, &cfg.blk_seed))
+			cfg.have_blk_seed = true;
+		else
+			cfg_error("tg.blk_seed=%.*s: bad number", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.blk_start")) {
+		if (!parse_size(val, vlen, &cfg.blk_start))
+			cfg_error("tg.blk_start=%.*s: bad number", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.blk_count")) {
+		if (!parse_size(val, vlen, &cfg.blk_count) || !cfg.blk_count ||
+		    cfg.blk_count > 2048)
+			cfg_error("tg.blk_count=%.*s: expected 1 to 2048", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.blk_ro")) {
+		if (vlen == 1 && (val[0] == '0' || val[0] == '1'))
+			cfg.blk_ro = val[0] == '1';
+		else
+			cfg_error("tg.blk_ro=%.*s: expected 0 or 1", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.blk_serial")) {
+		if (vlen && vlen <= 20) {
+			memcpy(cfg.blk_serial, val, vlen);
+			cfg.blk_serial[vlen] = 0;
+		} else {
+			cfg_error("tg.blk_serial=%.*s: expected 1 to 20 characters", (int)vlen, val);
+		}
+	} else if (is_key(tok, klen, "tg.net_ip")) {
+		if (!parse_ipv4(val, vlen, &cfg.net_ip))
+			cfg_error("tg.net_ip=%.*s: expected a.b.c.d", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.net_peer")) {
+		if (!parse_ipv4(val, vlen, &cfg.net_peer))
+			cfg_error("tg.net_peer=%.*s: expected a.b.c.d", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.net_pings")) {
+		if (parse_size(val, vlen, &v) && v >= 1 && v <= 1000)
+			cfg.net_pings = (u32)v;
+		else
+			cfg_error("tg.net_pings=%.*s: expected 1 to 1000", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.vcon_seed")) {
+		if (!parse_size(val, vlen, &cfg.vcon_seed))
+			cfg_error("tg.vcon_seed=%.*s: bad number", (int)vlen, val);
+	} else if (is_key(tok, klen, "tg.vcon_echo")) {
+		if (parse_size(val, vlen, &v) && v <= 4096)
+			cfg.vcon_echo = (u32)v;
+		else
+			cfg_error("tg.vcon_echo=%.*s: expected 0 to 4096", (int)vlen, val);
 	} else {
 		cfg_error("%.*s: unknown key", (int)klen, tok);
 	}
@@ -273,6 +347,10 @@ static void parse_cmdline(void)
 	size_t n = 0, i = 0;
 
 	cfg.mode = MODE_BOOT;
+	cfg.blk_count = 64;
+	cfg.net_ip = 0x0a00020f;   /* 10.0.2.15 */
+	cfg.net_peer = 0x0a000201; /* 10.0.2.1 */
+	cfg.net_pings = 3;
 	if (ptr && ptr < tg_mapped_limit - sizeof(cmdline))
 		for (; n < sizeof(cmdline) - 1; n++) {
 			cmdline[n] = (char)rd8(ptr + n);
@@ -393,7 +471,12 @@ void user_main(void)
 	if (cfg.mode == MODE_TRIPLEFAULT)
 		vm_triple_fault();
 	print("TAP version 13\n");
-	run_boot_checks();
+	if (cfg.mode == MODE_VIRTIO || cfg.mode == MODE_VIRTIO_HOSTILE) {
+		run_base_checks();
+		run_virtio_checks(cfg.mode == MODE_VIRTIO_HOSTILE);
+	} else {
+		run_boot_checks();
+	}
 	if (cfg.mode == MODE_POKE)
 		run_poke_checks();
 	print("1..%d\n", tap_count);
