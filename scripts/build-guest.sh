@@ -230,6 +230,15 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 exec </dev/console >/dev/console 2>&1
 hostname -F /etc/hostname
+# The virtio-mmio drivers, for the kernel whose modules we carry (the VMM
+# announces the devices in the DSDT as LNRO0005). Other kernels (lmigtester's
+# minimal one) have them built in.
+if [ -d "/lib/modules/$(uname -r)" ]; then
+	for m in virtio_mmio virtio_blk virtio_net virtio_console virtio_rng; do
+		modprobe "$m" || echo "lmigtester default guest: modprobe $m failed"
+	done
+fi
+ip link set lo up 2>/dev/null
 # The console the kernel uses (the last of console=...), e.g. ttyS0.
 con=$(cat /sys/class/tty/console/active 2>/dev/null)
 con=${con##* }
