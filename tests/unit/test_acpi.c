@@ -747,6 +747,43 @@ static void recompile(const char *dir, const char *name, const uint8_t *data, si
 	test_free(aml);
 }
 
+/*
+ * The ASL of the DSDT we mean (test_malloc'd): \_S5_, COM1 and the RTC,
+ * then `devices` inside \_SB. iasl -on compiles it to what we must write.
+ */
+static char *reference_dsdt_asl(const char *devices)
+{
+	size_t n = 2048 + strlen(devices);
+	char *asl = test_malloc(n);
+
+	snprintf(asl, n,
+		 "DefinitionBlock (\"\", \"DSDT\", 2, \"LMIGTS\", \"LMIGTEST\", 1)\n"
+		 "{\n"
+		 "    Name (_S5, Package () { %d, %d, 0, 0 })\n"
+		 "    Scope (\\_SB) {\n"
+		 "        Device (COM1) {\n"
+		 "            Name (_HID, EisaId (\"PNP0501\"))\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)\n"
+		 "                IRQNoFlags () {4}\n"
+		 "            })\n"
+		 "        }\n"
+		 "        Device (RTC) {\n"
+		 "            Name (_HID, EisaId (\"PNP0B00\"))\n"
+		 "            Name (_UID, 0)\n"
+		 "            Name (_CRS, ResourceTemplate () {\n"
+		 "                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)\n"
+		 "                IRQNoFlags () {8}\n"
+		 "            })\n"
+		 "        }\n"
+		 "%s"
+		 "    }\n"
+		 "}\n",
+		 ACPI_SLP_TYP_S5, ACPI_SLP_TYP_S5, devices);
+	return asl;
+}
+
 static void test_iasl(void **state)
 {
 	struct parsed *p;
@@ -813,31 +850,7 @@ static void test_iasl(void **state)
 	 * The DSDT is what iasl itself compiles from the ASL we mean; -on
 	 * keeps "\_SB" rooted instead of shortening it to "_SB_".
 	 */
-	dsl = test_malloc(2048);
-	snprintf(dsl, 2048,
-		 "DefinitionBlock (\"\", \"DSDT\", 2, \"LMIGTS\", \"LMIGTEST\", 1)\n"
-		 "{\n"
-		 "    Name (_S5, Package () { %d, %d, 0, 0 })\n"
-		 "    Scope (\\_SB) {\n"
-		 "        Device (COM1) {\n"
-		 "            Name (_HID, EisaId (\"PNP0501\"))\n"
-		 "            Name (_UID, 0)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)\n"
-		 "                IRQNoFlags () {4}\n"
-		 "            })\n"
-		 "        }\n"
-		 "        Device (RTC) {\n"
-		 "            Name (_HID, EisaId (\"PNP0B00\"))\n"
-		 "            Name (_UID, 0)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)\n"
-		 "                IRQNoFlags () {8}\n"
-		 "            })\n"
-		 "        }\n"
-		 "    }\n"
-		 "}\n",
-		 ACPI_SLP_TYP_S5, ACPI_SLP_TYP_S5);
+	dsl = reference_dsdt_asl("");
 	write_file(dir, "ref.asl", dsl, strlen(dsl));
 	test_free(dsl);
 	assert_int_equal(run_in(dir, "iasl -on -p ref ref.asl"), 0);
@@ -903,47 +916,23 @@ static void test_virtio_devices(void **state)
 	expect_in(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )", "dsdt.dsl");
 	test_free(dsl);
 
-	asl = test_malloc(4096);
-	snprintf(asl, 4096,
-		 "DefinitionBlock (\"\", \"DSDT\", 2, \"LMIGTS\", \"LMIGTEST\", 1)\n"
-		 "{\n"
-		 "    Name (_S5, Package () { %d, %d, 0, 0 })\n"
-		 "    Scope (\\_SB) {\n"
-		 "        Device (COM1) {\n"
-		 "            Name (_HID, EisaId (\"PNP0501\"))\n"
-		 "            Name (_UID, 0)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                IO (Decode16, 0x03F8, 0x03F8, 0x00, 0x08)\n"
-		 "                IRQNoFlags () {4}\n"
-		 "            })\n"
-		 "        }\n"
-		 "        Device (RTC) {\n"
-		 "            Name (_HID, EisaId (\"PNP0B00\"))\n"
-		 "            Name (_UID, 0)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                IO (Decode16, 0x0070, 0x0070, 0x01, 0x02)\n"
-		 "                IRQNoFlags () {8}\n"
-		 "            })\n"
-		 "        }\n"
-		 "        Device (VR00) {\n"
-		 "            Name (_HID, \"LNRO0005\")\n"
-		 "            Name (_UID, 0)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                Memory32Fixed (ReadWrite, 0xD0000000, 0x1000)\n"
-		 "                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {5}\n"
-		 "            })\n"
-		 "        }\n"
-		 "        Device (VR01) {\n"
-		 "            Name (_HID, \"LNRO0005\")\n"
-		 "            Name (_UID, 1)\n"
-		 "            Name (_CRS, ResourceTemplate () {\n"
-		 "                Memory32Fixed (ReadWrite, 0xD0001000, 0x1000)\n"
-		 "                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {16}\n"
-		 "            })\n"
-		 "        }\n"
-		 "    }\n"
-		 "}\n",
-		 ACPI_SLP_TYP_S5, ACPI_SLP_TYP_S5);
+	asl = reference_dsdt_asl(
+		"        Device (VR00) {\n"
+		"            Name (_HID, \"LNRO0005\")\n"
+		"            Name (_UID, 0)\n"
+		"            Name (_CRS, ResourceTemplate () {\n"
+		"                Memory32Fixed (ReadWrite, 0xD0000000, 0x1000)\n"
+		"                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {5}\n"
+		"            })\n"
+		"        }\n"
+		"        Device (VR01) {\n"
+		"            Name (_HID, \"LNRO0005\")\n"
+		"            Name (_UID, 1)\n"
+		"            Name (_CRS, ResourceTemplate () {\n"
+		"                Memory32Fixed (ReadWrite, 0xD0001000, 0x1000)\n"
+		"                Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {16}\n"
+		"            })\n"
+		"        }\n");
 	write_file(dir, "ref.asl", asl, strlen(asl));
 	test_free(asl);
 	assert_int_equal(run_in(dir, "iasl -on -p ref ref.asl"), 0);

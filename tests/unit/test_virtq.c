@@ -462,6 +462,43 @@ static void test_enable_notify(void **state)
 	assert_int_equal(get_u16(f, avail_event), 2);
 }
 
+static void test_next(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t avail_event = USED + 4 + 8 * QSIZE;
+
+	activate(f, false, false);
+	put_desc(f, DESC, 0, BUF, 8, 0, 0);
+	offer(f, 0);
+	/* A chain: taken with notifications off. */
+	assert_int_equal(virtq_next(&f->vq, &f->chain), 1);
+	assert_int_equal(get_u16(f, USED), VIRTQ_USED_F_NO_NOTIFY);
+	/* Empty: notifications back on. */
+	assert_int_equal(virtq_next(&f->vq, &f->chain), 0);
+	assert_int_equal(get_u16(f, USED), 0);
+	/* Broken: -EIO. */
+	offer(f, QSIZE);
+	assert_int_equal(virtq_next(&f->vq, &f->chain), -EIO);
+
+	/* With EVENT_IDX: avail_event asks for the next entry once empty. */
+	virtq_reset(&f->vq);
+	f->vq.size = QSIZE;
+	f->vq.desc_gpa = DESC;
+	f->vq.avail_gpa = AVAIL;
+	f->vq.used_gpa = USED;
+	f->avail_idx = 0;
+	put_u16(f, AVAIL + 2, 0);
+	put_u16(f, USED, 0);
+	activate(f, false, true);
+	offer(f, 0);
+	offer(f, 0);
+	assert_int_equal(virtq_next(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_next(&f->vq, &f->chain), 1);
+	assert_int_equal(virtq_next(&f->vq, &f->chain), 0);
+	assert_int_equal(get_u16(f, avail_event), 2);
+	assert_int_equal(get_u16(f, USED), 0); /* flags untouched with EVENT_IDX */
+}
+
 static void test_chain_copy(void **state)
 {
 	struct fx *f = *state;
@@ -528,6 +565,7 @@ int main(void)
 		T(test_notify_no_interrupt_flag),
 		T(test_notify_event_idx),
 		T(test_enable_notify),
+		T(test_next),
 		T(test_chain_copy),
 		T(test_not_ready),
 	};

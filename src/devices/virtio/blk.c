@@ -694,33 +694,26 @@ static void process_queue(struct virtio_blk *b)
 	uint32_t gen = b->gen;
 
 	b->stalled = false;
+	/* No kicks while we are draining anyway (section 2.7.10): virtq_next(). */
 	for (;;) {
-		/* No kicks while we are draining anyway (section 2.7.10). */
-		virtq_enable_notify(vq, false);
-		for (;;) {
-			int r;
+		int r;
 
-			if (!b->nr_free) {
-				/* Resumed by on_completion() when a slot is back. */
-				b->stalled = true;
-				goto out;
-			}
-			r = virtq_pop(vq, &b->chain);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				virtio_mmio_fail(&b->t, "request queue: %s", vq->error);
-				goto out;
-			}
-			if (!start_request(b, &b->chain))
-				goto out;
+		if (!b->nr_free) {
+			/* Resumed by on_completion() when a slot is back: no kicks needed. */
+			virtq_enable_notify(vq, false);
+			b->stalled = true;
+			break;
 		}
-		virtq_enable_notify(vq, true);
-		/* A chain made available before the driver saw notifications enabled. */
-		if (!virtq_has_avail(vq))
+		r = virtq_next(vq, &b->chain);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			virtio_mmio_fail(&b->t, "request queue: %s", vq->error);
+			break;
+		}
+		if (!start_request(b, &b->chain))
 			break;
 	}
-out:
 	submit(b);
 	if (b->need_notify && gen == b->gen) {
 		b->need_notify = false;

@@ -195,22 +195,15 @@ static void process_tx(struct virtio_console *c)
 	/* No client (SOCKET) or a full output: the chains wait in the ring. */
 	if (!virtio_mmio_live(&c->mmio) || !vq->ready || c->data_fd < 0 || c->tx_wait)
 		return;
-	virtq_enable_notify(vq, false);
 	for (;;) {
 		if (!c->tx_busy) {
-			r = virtq_pop(vq, &c->tx);
+			r = virtq_next(vq, &c->tx);
 			if (r < 0) {
 				virtio_mmio_fail(&c->mmio, "transmitq: %s", vq->error);
 				return;
 			}
-			if (r == 0) {
-				/* Empty: ask for a kick, then look once more (queue.h). */
-				virtq_enable_notify(vq, true);
-				if (!virtq_has_avail(vq))
-					break;
-				virtq_enable_notify(vq, false);
-				continue;
-			}
+			if (r == 0)
+				break; /* empty, and the next kick wakes us */
 			if (c->tx.nr_in) {
 				virtio_mmio_fail(&c->mmio,
 						 "transmitq chain at head %u has a device-writable "
@@ -252,13 +245,12 @@ static void process_rx(struct virtio_console *c)
 
 	if (!c->data_input || c->data_fd < 0 || !virtio_mmio_live(&c->mmio) || !vq->ready)
 		return;
-	virtq_enable_notify(vq, false);
 	for (;;) {
 		ssize_t n;
 		int err;
 
 		if (!c->rx_busy) {
-			r = virtq_pop(vq, &c->rx);
+			r = virtq_next(vq, &c->rx);
 			if (r < 0) {
 				virtio_mmio_fail(&c->mmio, "receiveq: %s", vq->error);
 				return;
@@ -268,11 +260,7 @@ static void process_rx(struct virtio_console *c)
 				 * No buffers: the input stays in the fd until the
 				 * driver adds some and notifies the receiveq.
 				 */
-				virtq_enable_notify(vq, true);
-				if (!virtq_has_avail(vq))
-					break;
-				virtq_enable_notify(vq, false);
-				continue;
+				break;
 			}
 			if (c->rx.nr_out) {
 				virtio_mmio_fail(&c->mmio,

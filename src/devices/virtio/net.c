@@ -241,43 +241,35 @@ static void tx_process(struct virtio_net *n)
 		virtq_push(vq, n->tx_chain.head, 0);
 		pushed = true;
 	}
-	for (;;) {
-		virtq_enable_notify(vq, false);
-		while ((r = virtq_pop(vq, &n->tx_chain)) > 0) {
-			const struct virtq_chain *c = &n->tx_chain;
+	while ((r = virtq_next(vq, &n->tx_chain)) > 0) {
+		const struct virtq_chain *c = &n->tx_chain;
 
-			if (c->nr_in) {
-				virtio_mmio_fail(&n->t, "transmitq: chain %u has writable buffers",
-						 c->head);
-				return;
-			}
-			if (c->out_len < VIRTIO_NET_HDR_LEN) {
-				virtio_mmio_fail(
-					&n->t,
-					"transmitq: chain %u of %llu bytes has no room for "
-					"the %u-byte header",
-					c->head, (unsigned long long)c->out_len,
-					VIRTIO_NET_HDR_LEN);
-				return;
-			}
-			if (tx_send(n) == -EAGAIN) {
-				/* Keep the chain; no kicks needed until the TAP drains. */
-				n->tx_pending = true;
-				watch_out(n, true);
-				goto out;
-			}
-			virtq_push(vq, c->head, 0);
-			pushed = true;
-		}
-		if (r < 0) {
-			virtio_mmio_fail(&n->t, "transmitq: %s", vq->error);
+		if (c->nr_in) {
+			virtio_mmio_fail(&n->t, "transmitq: chain %u has writable buffers",
+					 c->head);
 			return;
 		}
-		virtq_enable_notify(vq, true);
-		if (!virtq_has_avail(vq))
+		if (c->out_len < VIRTIO_NET_HDR_LEN) {
+			virtio_mmio_fail(&n->t,
+					 "transmitq: chain %u of %llu bytes has no room for "
+					 "the %u-byte header",
+					 c->head, (unsigned long long)c->out_len,
+					 VIRTIO_NET_HDR_LEN);
+			return;
+		}
+		if (tx_send(n) == -EAGAIN) {
+			/* Keep the chain; no kicks needed until the TAP drains. */
+			n->tx_pending = true;
+			watch_out(n, true);
 			break;
+		}
+		virtq_push(vq, c->head, 0);
+		pushed = true;
 	}
-out:
+	if (r < 0) {
+		virtio_mmio_fail(&n->t, "transmitq: %s", vq->error);
+		return;
+	}
 	if (pushed)
 		virtio_mmio_notify_used(&n->t, vq);
 }

@@ -214,6 +214,21 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	return 1;
 }
 
+int virtq_next(struct virtq *vq, struct virtq_chain *chain)
+{
+	for (;;) {
+		int r;
+
+		virtq_enable_notify(vq, false);
+		r = virtq_pop(vq, chain);
+		if (r)
+			return r;
+		virtq_enable_notify(vq, true);
+		if (!virtq_has_avail(vq))
+			return 0;
+	}
+}
+
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 {
 	uint32_t *entry;

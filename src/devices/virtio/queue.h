@@ -137,6 +137,16 @@ void virtq_enable_notify(struct virtq *vq, bool enable);
 bool virtq_has_avail(struct virtq *vq);
 
 /*
+ * The loop every device runs over a queue, in one call: take the next chain
+ * with driver notifications off; when the ring is empty, turn them on and
+ * look once more, since the driver may have added a chain before it saw
+ * them on. 1: *chain filled, notifications off (the caller comes back for
+ * the next one). 0: empty, notifications on (the next kick wakes us). -EIO:
+ * the queue is broken, as for virtq_pop().
+ */
+int virtq_next(struct virtq *vq, struct virtq_chain *chain) __attribute__((warn_unused_result));
+
+/*
  * Copy helpers over a chain's segments. Copy up to len bytes starting at
  * byte `off` of the readable (out) or writable (in) part. Return the bytes
  * copied.

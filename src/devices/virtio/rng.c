@@ -51,18 +51,14 @@ static void rng_queue_notify(void *dev, unsigned int queue)
 	bool pushed = false;
 	int ret;
 
-	do {
-		virtq_enable_notify(vq, false);
-		while ((ret = virtq_pop(vq, &r->chain)) > 0) {
-			virtq_push(vq, r->chain.head, fill(r));
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_mmio_fail(&r->t, "requestq: %s", vq->error);
-			return;
-		}
-		virtq_enable_notify(vq, true);
-	} while (virtq_has_avail(vq));
+	while ((ret = virtq_next(vq, &r->chain)) > 0) {
+		virtq_push(vq, r->chain.head, fill(r));
+		pushed = true;
+	}
+	if (ret < 0) {
+		virtio_mmio_fail(&r->t, "requestq: %s", vq->error);
+		return;
+	}
 	if (pushed)
 		virtio_mmio_notify_used(&r->t, vq);
 }
