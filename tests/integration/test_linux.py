@@ -38,15 +38,22 @@ def e820_usable(log):
 
 @pytest.mark.parametrize("image,protocol", [("vmlinuz", "64"), ("vmlinuz", "32"),
                                             ("vmlinux", "64")])
-def test_cloud_kernel_boot_log(guest, image, protocol):
-    """The bzImage through both protocols, and the ELF vmlinux extracted from it."""
+def test_cloud_kernel_boot_log(guest, image, protocol, tmp_path):
+    """The bzImage through both protocols, and the ELF vmlinux extracted from it,
+    with a virtio disk, rng and console in the DSDT (the initramfs loads the
+    kernel's virtio modules; the shell then sees vda, the rng and hvc0)."""
     kernel = GUEST_KERNEL if image == "vmlinuz" else GUEST_VMLINUX
     marker = "lmigtester-test-%s-%s" % (image, protocol)
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * (8 << 20))
     args = [LMIG, "run", "-k", kernel, "-i", GUEST_INITRD, "-m", "256M",
-            "--boot-protocol", protocol, "-p", marker]
+            "--boot-protocol", protocol, "--disk", str(img), "--rng", "--vconsole",
+            "file=%s" % (tmp_path / "hvc0.out"), "-p", marker]
     emulating = host_emulates_kernel()
     # On a real host the shell reads this and reboots; here it is never read.
-    script = "echo shell-says-$((6*7))\nreboot -f\n"
+    script = ("echo shell-says-$((6*7)) vda=$(cat /sys/block/vda/size) "
+              "rng=$(cat /sys/class/misc/hw_random/rng_current) $(ls /dev/hvc0)\n"
+              "reboot -f\n")
     p = subprocess.run(args, input=script, capture_output=True, text=True, errors="replace",
                        timeout=BOOT_TIMEOUT)
     log = p.stdout
@@ -71,4 +78,4 @@ def test_cloud_kernel_boot_log(guest, image, protocol):
             in p.stderr
     else:
         assert p.returncode == STATUS_OK, p.stderr[-3000:]
-        assert "shell-says-42" in log
+        assert "shell-says-42 vda=16384 rng=virtio_rng.0 /dev/hvc0" in log, log[-3000:]
