@@ -7,10 +7,10 @@
  * device creates the TAP; the test brings it up with an address and uses
  * an AF_PACKET socket bound to it as "the host side": it receives what the
  * guest transmits and injects what the guest must receive. The guest side
- * is a driver written here: virtqueues laid out in fake guest memory,
- * transport registers driven through virtio_mmio_read/write, and the
- * worker's callbacks run by hand (epoll_wait on the worker's own epoll fd),
- * except in one test that runs the real worker thread.
+ * is the driver of common/virtq_fixture.h: virtqueues laid out in fake guest
+ * memory, transport registers driven through virtio_mmio_read/write, and the
+ * worker's callbacks run by hand (vqf_pump()), except in one test that runs
+ * the real worker thread.
  *
  * Skipped (with the reason) when /dev/net/tun is missing or we may not
  * create network namespaces or TAP devices.
@@ -28,7 +28,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,6 +39,7 @@
 #include <linux/sockios.h>
 
 #include "common/fixtures.h"
+#include "common/virtq_fixture.h"
 #include "devices/virtio/net.h"
 
 #define TAP "lmtap0"
@@ -59,43 +59,19 @@
 /* Why the TAP tests cannot run here, or NULL. */
 static const char *skip_reason;
 
-struct tq {
-	uint64_t desc, avail, used;
-	uint16_t size, avail_idx, next_desc, last_used;
-};
-
-struct tbuf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 struct fx {
 	struct gmem *gm;
 	struct worker w;
 	struct virtio_net *net;
 	struct virtio_mmio *t;
-	struct tq rxq, txq;
+	struct vqf_owner owner;
+	struct vqf rxq, txq;
 	uint64_t data_next;
-	int irqs;
-	unsigned int kicks; /* bit per queue */
-	int pkt;	    /* AF_PACKET socket on the TAP */
-	int inet;	    /* AF_INET socket for interface ioctls */
+	int pkt;  /* AF_PACKET socket on the TAP */
+	int inet; /* AF_INET socket for interface ioctls */
 	int ifindex;
 	char err[256];
 };
-
-static void fake_irq(void *ctx)
-{
-	((struct fx *)ctx)->irqs++;
-}
-
-static void fake_kick(void *ctx, unsigned int queue)
-{
-	((struct fx *)ctx)->kicks |= 1u << queue;
-}
-
-static const struct virtio_mmio_ops fake_ops = {.irq = fake_irq, .kick = fake_kick};
 
 /* ---- the host side ---- */
 
@@ -195,36 +171,7 @@ static ssize_t host_recv(struct fx *f, uint8_t *buf, size_t cap, int timeout_ms)
 	}
 }
 
-/* Run the worker's callbacks for what is ready within timeout_ms; the number run. */
-static int pump(struct fx *f, int timeout_ms)
-{
-	struct epoll_event evs[WORKER_MAX_FDS];
-	int i, n, ran = 0;
-
-	do
-		n = epoll_wait(f->w.epoll_fd, evs, WORKER_MAX_FDS, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	assert_true(n >= 0);
-	for (i = 0; i < n; i++) {
-		const struct worker_fd *wf = &f->w.fds[evs[i].data.u32];
-
-		if (wf->fn) {
-			wf->fn(wf->opaque, evs[i].events);
-			ran++;
-		}
-	}
-	return ran;
-}
-
 /* ---- the guest side ---- */
-
-static uint8_t *gptr(struct fx *f, uint64_t gpa, uint64_t len)
-{
-	uint8_t *p = gmem_ptr(f->gm, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
 
 static uint64_t galloc(struct fx *f, uint64_t len)
 {
@@ -235,74 +182,28 @@ static uint64_t galloc(struct fx *f, uint64_t len)
 	return gpa;
 }
 
-static void mmio_w32(struct fx *f, uint64_t off, uint32_t v)
+/* Queue idx laid out at base and set up, checking what the device says of it. */
+static void queue_setup(struct fx *f, struct vqf *q, unsigned int idx, uint64_t base)
 {
-	uint8_t b[4];
-
-	put_le32(b, v);
-	virtio_mmio_write(f->t, off, b, 4);
-}
-
-static uint32_t mmio_r32(struct fx *f, uint64_t off)
-{
-	uint8_t b[4];
-
-	virtio_mmio_read(f->t, off, b, 4);
-	return get_le32(b);
-}
-
-static uint64_t device_features(struct fx *f)
-{
-	uint64_t v;
-
-	mmio_w32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	v = (uint64_t)mmio_r32(f, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-	mmio_w32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	return v | mmio_r32(f, VIRTIO_MMIO_DEVICE_FEATURES);
-}
-
-static void tq_setup(struct fx *f, struct tq *q, unsigned int idx, uint64_t base)
-{
-	memset(q, 0, sizeof(*q));
-	memset(gptr(f, base, 0x4000), 0, 0x4000);
-	q->size = QSIZE;
-	q->desc = base;
-	q->avail = base + 16 * QSIZE;
-	q->used = (q->avail + 6 + 2 * QSIZE + 3) & ~3ULL;
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_SEL, idx);
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_NET_QUEUE_MAX);
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(q->avail >> 32));
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(q->used >> 32));
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_QUEUE_READY), 1);
+	vqf_init(q, f->gm, base, QSIZE);
+	vqf_write32(f->t, VIRTIO_MMIO_QUEUE_SEL, idx);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_NET_QUEUE_MAX);
+	vqf_setup_queue(f->t, idx, q);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_QUEUE_READY), 1);
 }
 
 /* The status the device ends up with after a full initialisation (section 3.1.1). */
 static uint32_t driver_init_at(struct fx *f, uint64_t features, uint64_t rxq, uint64_t txq)
 {
-	mmio_w32(f, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
-	mmio_w32(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	mmio_w32(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mmio_w32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	mmio_w32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	mmio_w32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	mmio_w32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	mmio_w32(f, VIRTIO_MMIO_STATUS,
-		 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	assert_true(mmio_r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	tq_setup(f, &f->rxq, VIRTIO_NET_RXQ, rxq);
-	tq_setup(f, &f->txq, VIRTIO_NET_TXQ, txq);
-	mmio_w32(f, VIRTIO_MMIO_STATUS,
-		 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			 VIRTIO_STATUS_DRIVER_OK);
-	return mmio_r32(f, VIRTIO_MMIO_STATUS);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
+	assert_true(vqf_negotiate(f->t, features) & VIRTIO_STATUS_FEATURES_OK);
+	queue_setup(f, &f->rxq, VIRTIO_NET_RXQ, rxq);
+	queue_setup(f, &f->txq, VIRTIO_NET_TXQ, txq);
+	vqf_write32(f->t, VIRTIO_MMIO_STATUS,
+		    VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			    VIRTIO_STATUS_DRIVER_OK);
+	return vqf_read32(f->t, VIRTIO_MMIO_STATUS);
 }
 
 static void driver_init(struct fx *f, uint64_t features)
@@ -315,100 +216,69 @@ static void driver_init(struct fx *f, uint64_t features)
 
 static bool needs_reset(struct fx *f)
 {
-	return mmio_r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET;
+	return vqf_read32(f->t, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET;
 }
 
 /* Post one chain (consecutive descriptors); returns its head. */
-static uint16_t tq_add(struct fx *f, struct tq *q, const struct tbuf *b, unsigned int n)
+static uint16_t post(struct vqf *q, const struct vqf_buf *b, unsigned int n)
 {
-	uint16_t head = q->next_desc;
-	unsigned int i;
+	uint16_t head = vqf_add_chain(q, b, n);
 
-	for (i = 0; i < n; i++) {
-		uint16_t d = (uint16_t)((q->next_desc + i) % q->size);
-		uint8_t *p = gptr(f, q->desc + 16ULL * d, 16);
-		uint16_t flags = (uint16_t)((i + 1 < n ? VIRTQ_DESC_F_NEXT : 0) |
-					    (b[i].write ? VIRTQ_DESC_F_WRITE : 0));
-
-		put_le32(p, (uint32_t)b[i].gpa);
-		put_le32(p + 4, (uint32_t)(b[i].gpa >> 32));
-		put_le32(p + 8, b[i].len);
-		put_le16(p + 12, flags);
-		put_le16(p + 14, (uint16_t)((d + 1) % q->size));
-	}
-	q->next_desc = (uint16_t)((q->next_desc + n) % q->size);
-	put_le16(gptr(f, q->avail + 4 + 2ULL * (q->avail_idx % q->size), 2), head);
-	q->avail_idx++;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	put_le16(gptr(f, q->avail + 2, 2), q->avail_idx);
+	vqf_publish(q, head);
 	return head;
 }
 
 /* A receive chain of one writable buffer of len bytes, filled with 0xaa. */
 static uint16_t post_rx(struct fx *f, uint32_t len, uint64_t *gpa)
 {
-	struct tbuf b = {.gpa = galloc(f, len), .len = len, .write = true};
+	struct vqf_buf b = {.gpa = galloc(f, len), .len = len, .write = true};
 
-	memset(gptr(f, b.gpa, len), 0xaa, len);
+	memset(vqf_ram(f->gm, b.gpa, len), 0xaa, len);
 	if (gpa)
 		*gpa = b.gpa;
-	return tq_add(f, &f->rxq, &b, 1);
+	return post(&f->rxq, &b, 1);
 }
 
-/* The next used entry, if the device returned one. */
-static bool tq_used(struct fx *f, struct tq *q, uint16_t *id, uint32_t *len)
+/* The next used entry must be {id, len}. */
+static void expect_used(struct vqf *q, uint32_t id, uint32_t len)
 {
-	const uint8_t *e;
+	uint32_t got_id, got_len;
 
-	if (get_le16(gptr(f, q->used + 2, 2)) == q->last_used)
-		return false;
-	e = gptr(f, q->used + 4 + 8ULL * (q->last_used % q->size), 8);
-	*id = (uint16_t)get_le32(e);
-	*len = get_le32(e + 4);
-	q->last_used++;
-	return true;
-}
-
-static void expect_used(struct fx *f, struct tq *q, uint16_t id, uint32_t len)
-{
-	uint16_t got_id;
-	uint32_t got_len;
-
-	assert_true(tq_used(f, q, &got_id, &got_len));
+	assert_true(vqf_pop_used(q, &got_id, &got_len));
 	assert_int_equal(got_id, id);
 	assert_int_equal(got_len, len);
 }
 
-static void expect_no_used(struct fx *f, struct tq *q)
+static void expect_no_used(struct vqf *q)
 {
-	uint16_t id;
-	uint32_t len;
+	uint32_t id, len;
 
-	assert_false(tq_used(f, q, &id, &len));
+	assert_false(vqf_pop_used(q, &id, &len));
 }
 
 /* QueueNotify as the driver writes it; the VM's ioeventfd then reaches the worker. */
 static void notify(struct fx *f, unsigned int queue)
 {
-	f->kicks = 0;
-	mmio_w32(f, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
-	assert_int_equal(f->kicks, 1u << queue);
+	f->owner.kicks = 0;
+	vqf_write32(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
+	assert_int_equal(f->owner.kicks, 1);
+	assert_int_equal(f->owner.last_kick, queue);
 	virtio_mmio_queue_notify(f->t, queue);
 }
 
 /* A header followed by the frame in two buffers: the chain Linux's driver builds. */
 static uint16_t post_tx(struct fx *f, const uint8_t *hdr, const uint8_t *frame, size_t len)
 {
-	struct tbuf b[3];
+	struct vqf_buf b[3];
 	size_t first = len / 3;
 
-	b[0] = (struct tbuf){.gpa = galloc(f, HDR), .len = HDR};
-	b[1] = (struct tbuf){.gpa = galloc(f, first), .len = (uint32_t)first};
-	b[2] = (struct tbuf){.gpa = galloc(f, len - first), .len = (uint32_t)(len - first)};
-	memcpy(gptr(f, b[0].gpa, HDR), hdr, HDR);
-	memcpy(gptr(f, b[1].gpa, first), frame, first);
-	memcpy(gptr(f, b[2].gpa, len - first), frame + first, len - first);
-	return tq_add(f, &f->txq, b, 3);
+	b[0] = (struct vqf_buf){.gpa = galloc(f, HDR), .len = HDR};
+	b[1] = (struct vqf_buf){.gpa = galloc(f, first), .len = (uint32_t)first};
+	b[2] = (struct vqf_buf){.gpa = galloc(f, len - first), .len = (uint32_t)(len - first)};
+	memcpy(vqf_ram(f->gm, b[0].gpa, HDR), hdr, HDR);
+	memcpy(vqf_ram(f->gm, b[1].gpa, first), frame, first);
+	memcpy(vqf_ram(f->gm, b[2].gpa, len - first), frame + first, len - first);
+	return post(&f->txq, b, 3);
 }
 
 /* ---- fixture ---- */
@@ -435,8 +305,8 @@ static int setup(void **state)
 		test_free(f);
 		return -1;
 	}
-	r = virtio_net_create(&f->net, &o, "virtio-net0", f->gm, &f->w, &fake_ops, f, f->err,
-			      sizeof(f->err));
+	r = virtio_net_create(&f->net, &o, "virtio-net0", f->gm, &f->w, &vqf_owner_ops, &f->owner,
+			      f->err, sizeof(f->err));
 	if (r) {
 		print_error("virtio_net_create: %s\n", f->err);
 		worker_destroy(&f->w);
@@ -527,14 +397,14 @@ static void test_create_bad_name(void **state)
 
 	(void)state;
 	assert_int_equal(worker_init(&w, "net-test"), 0);
-	assert_int_equal(virtio_net_create(&n, &o, "virtio-net0", NULL, &w, &fake_ops, NULL, err,
-					   sizeof(err)),
+	assert_int_equal(virtio_net_create(&n, &o, "virtio-net0", NULL, &w, &vqf_owner_ops, NULL,
+					   err, sizeof(err)),
 			 -EINVAL);
 	assert_null(n);
 	assert_mentions(err, "tap 'a-name-longer-than-15'", "15", NULL);
 	o.tap = "";
-	assert_int_equal(virtio_net_create(&n, &o, "virtio-net0", NULL, &w, &fake_ops, NULL, err,
-					   sizeof(err)),
+	assert_int_equal(virtio_net_create(&n, &o, "virtio-net0", NULL, &w, &vqf_owner_ops, NULL,
+					   err, sizeof(err)),
 			 -EINVAL);
 	assert_null(n);
 	worker_destroy(&w);
@@ -558,8 +428,8 @@ static void test_config(void **state)
 	uint8_t cfg[16];
 	unsigned int i;
 
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
-	assert_int_equal(device_features(f), want);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
+	assert_int_equal(vqf_device_features(f->t), want);
 	/* Byte by byte, as Linux reads the MAC. */
 	for (i = 0; i < sizeof(cfg); i++)
 		virtio_mmio_read(f->t, VIRTIO_MMIO_CONFIG + i, &cfg[i], 1);
@@ -591,7 +461,7 @@ static void create_plain(struct fx *f, const char *tap, struct virtio_net **n)
 {
 	struct virtio_net_opts o = {.tap = tap};
 
-	if (virtio_net_create(n, &o, "virtio-net1", f->gm, &f->w, &fake_ops, f, f->err,
+	if (virtio_net_create(n, &o, "virtio-net1", f->gm, &f->w, &vqf_owner_ops, &f->owner, f->err,
 			      sizeof(f->err)))
 		fail_msg("virtio_net_create: %s", f->err);
 }
@@ -625,8 +495,8 @@ static void test_tap_in_use(void **state)
 	struct virtio_net *n = NULL;
 
 	/* TAP is attached to f->net already (single queue). */
-	assert_int_equal(virtio_net_create(&n, &o, "virtio-net1", f->gm, &f->w, &fake_ops, f,
-					   f->err, sizeof(f->err)),
+	assert_int_equal(virtio_net_create(&n, &o, "virtio-net1", f->gm, &f->w, &vqf_owner_ops,
+					   &f->owner, f->err, sizeof(f->err)),
 			 -EBUSY);
 	assert_null(n);
 	assert_mentions(f->err, "tap '" TAP "'", strerror(EBUSY), NULL);
@@ -643,29 +513,29 @@ static void test_tx_frame(void **state)
 
 	driver_init(f, BASE_FEATURES);
 	head = post_tx(f, hdr, frame, 300);
-	f->irqs = 0;
+	f->owner.irqs = 0;
 	notify(f, VIRTIO_NET_TXQ);
-	expect_used(f, &f->txq, head, 0);
-	assert_int_equal(f->irqs, 1);
+	expect_used(&f->txq, head, 0);
+	assert_int_equal(f->owner.irqs, 1);
 	assert_int_equal(host_recv(f, got, sizeof(got), 1000), 300);
 	assert_memory_equal(got, frame, 300);
 	/* Kicks re-enabled once the ring is drained. */
-	assert_int_equal(get_le16(gptr(f, f->txq.used, 2)) & VIRTQ_USED_F_NO_NOTIFY, 0);
+	assert_int_equal(vqf_used_flags(&f->txq) & VIRTQ_USED_F_NO_NOTIFY, 0);
 
 	/* Two more in one kick, the second as a single descriptor. */
 	{
 		uint8_t *one = make_frame(60, 9);
 		uint64_t gpa = galloc(f, HDR + 60);
-		struct tbuf b = {.gpa = gpa, .len = HDR + 60};
+		struct vqf_buf b = {.gpa = gpa, .len = HDR + 60};
 		uint16_t h1, h2;
 
 		h1 = post_tx(f, hdr, frame, 200);
-		memset(gptr(f, gpa, HDR), 0, HDR);
-		memcpy(gptr(f, gpa + HDR, 60), one, 60);
-		h2 = tq_add(f, &f->txq, &b, 1);
+		memset(vqf_ram(f->gm, gpa, HDR), 0, HDR);
+		memcpy(vqf_ram(f->gm, gpa + HDR, 60), one, 60);
+		h2 = post(&f->txq, &b, 1);
 		notify(f, VIRTIO_NET_TXQ);
-		expect_used(f, &f->txq, h1, 0);
-		expect_used(f, &f->txq, h2, 0);
+		expect_used(&f->txq, h1, 0);
+		expect_used(&f->txq, h2, 0);
 		assert_int_equal(host_recv(f, got, sizeof(got), 1000), 200);
 		assert_memory_equal(got, frame, 200);
 		assert_int_equal(host_recv(f, got, sizeof(got), 1000), 60);
@@ -681,28 +551,16 @@ static void test_tx_indirect(void **state)
 	struct fx *f = get(state);
 	uint8_t got[256], *frame = make_frame(100, 1);
 	uint64_t table = galloc(f, 32), h = galloc(f, HDR), d = galloc(f, 100);
-	uint8_t *t;
-	struct tbuf b = {.gpa = table, .len = 32};
+	struct vqf_buf b[2] = {{.gpa = h, .len = HDR}, {.gpa = d, .len = 100}};
 	uint16_t head;
 
 	driver_init(f, BASE_FEATURES | BIT(VIRTIO_F_INDIRECT_DESC));
-	memset(gptr(f, h, HDR), 0, HDR);
-	memcpy(gptr(f, d, 100), frame, 100);
-	t = gptr(f, table, 32);
-	put_le32(t, (uint32_t)h);
-	put_le32(t + 4, 0);
-	put_le32(t + 8, HDR);
-	put_le16(t + 12, VIRTQ_DESC_F_NEXT);
-	put_le16(t + 14, 1);
-	put_le32(t + 16, (uint32_t)d);
-	put_le32(t + 20, 0);
-	put_le32(t + 24, 100);
-	put_le16(t + 28, 0);
-	put_le16(t + 30, 0);
-	head = tq_add(f, &f->txq, &b, 1);
-	put_le16(gptr(f, f->txq.desc + 16ULL * head + 12, 2), VIRTQ_DESC_F_INDIRECT);
+	memset(vqf_ram(f->gm, h, HDR), 0, HDR);
+	memcpy(vqf_ram(f->gm, d, 100), frame, 100);
+	head = vqf_add_indirect(&f->txq, table, b, 2);
+	vqf_publish(&f->txq, head);
 	notify(f, VIRTIO_NET_TXQ);
-	expect_used(f, &f->txq, head, 0);
+	expect_used(&f->txq, head, 0);
 	assert_int_equal(host_recv(f, got, sizeof(got), 1000), 100);
 	assert_memory_equal(got, frame, 100);
 	test_free(frame);
@@ -711,69 +569,69 @@ static void test_tx_indirect(void **state)
 static void test_tx_writable_descriptor_fails(void **state)
 {
 	struct fx *f = get(state);
-	struct tbuf b[2] = {
+	struct vqf_buf b[2] = {
 		{.gpa = galloc(f, 100), .len = 100},
 		{.gpa = galloc(f, 100), .len = 100, .write = true},
 	};
 	uint8_t got[256];
 
 	driver_init(f, BASE_FEATURES);
-	memset(gptr(f, b[0].gpa, 100), 0, 100);
-	tq_add(f, &f->txq, b, 2);
-	f->irqs = 0;
+	memset(vqf_ram(f->gm, b[0].gpa, 100), 0, 100);
+	post(&f->txq, b, 2);
+	f->owner.irqs = 0;
 	notify(f, VIRTIO_NET_TXQ);
 	assert_true(needs_reset(f));
-	assert_true(mmio_r32(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
-	assert_int_equal(f->irqs, 1);
-	expect_no_used(f, &f->txq);
+	assert_true(vqf_read32(f->t, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+	assert_int_equal(f->owner.irqs, 1);
+	expect_no_used(&f->txq);
 	assert_int_equal(host_recv(f, got, sizeof(got), 100), -1);
 }
 
 static void test_tx_short_header_fails(void **state)
 {
 	struct fx *f = get(state);
-	struct tbuf b = {.gpa = galloc(f, HDR - 1), .len = HDR - 1};
+	struct vqf_buf b = {.gpa = galloc(f, HDR - 1), .len = HDR - 1};
 
 	driver_init(f, BASE_FEATURES);
-	tq_add(f, &f->txq, &b, 1);
+	post(&f->txq, &b, 1);
 	notify(f, VIRTIO_NET_TXQ);
 	assert_true(needs_reset(f));
-	expect_no_used(f, &f->txq);
+	expect_no_used(&f->txq);
 }
 
 static void test_tx_bad_address_fails(void **state)
 {
 	struct fx *f = get(state);
-	struct tbuf b = {.gpa = RAM - 8, .len = 64}; /* runs off the end of RAM */
+	struct vqf_buf b = {.gpa = RAM - 8, .len = 64}; /* runs off the end of RAM */
 
 	driver_init(f, BASE_FEATURES);
-	tq_add(f, &f->txq, &b, 1);
+	post(&f->txq, &b, 1);
 	notify(f, VIRTIO_NET_TXQ);
 	assert_true(needs_reset(f));
-	expect_no_used(f, &f->txq);
+	expect_no_used(&f->txq);
 	/* A failed device ignores further notifications. */
 	notify(f, VIRTIO_NET_TXQ);
-	expect_no_used(f, &f->txq);
+	expect_no_used(&f->txq);
 }
 
 static void test_tx_oversized_dropped(void **state)
 {
 	struct fx *f = get(state);
 	uint32_t big = HDR + VIRTIO_NET_FRAME_MAX + 1;
-	struct tbuf b = {.gpa = galloc(f, big), .len = big};
+	struct vqf_buf b = {.gpa = galloc(f, big), .len = big};
 	uint8_t hdr[HDR] = {0}, got[256];
 	uint8_t *frame = make_frame(big - HDR, 3), *small = make_frame(80, 4);
 	uint16_t h1, h2;
 
 	driver_init(f, BASE_FEATURES);
-	memset(gptr(f, b.gpa, HDR), 0, HDR);
-	memcpy(gptr(f, b.gpa + HDR, big - HDR), frame, big - HDR);
-	h1 = tq_add(f, &f->txq, &b, 1);
+	memset(vqf_ram(f->gm, b.gpa, HDR), 0, HDR);
+	memcpy(vqf_ram(f->gm, b.gpa + HDR, big - HDR), frame, big - HDR);
+	h1 = post(&f->txq, &b, 1);
 	h2 = post_tx(f, hdr, small, 80);
 	notify(f, VIRTIO_NET_TXQ);
 	/* Dropped and returned; the device goes on with the next frame. */
-	expect_used(f, &f->txq, h1, 0);
-	expect_used(f, &f->txq, h2, 0);
+	expect_used(&f->txq, h1, 0);
+	expect_used(&f->txq, h2, 0);
 	assert_false(needs_reset(f));
 	assert_int_equal(host_recv(f, got, sizeof(got), 1000), 80);
 	assert_memory_equal(got, small, 80);
@@ -793,7 +651,7 @@ static void test_tx_unnegotiated_gso_dropped(void **state)
 	put_le16(hdr + 4, 1000); /* gso_size */
 	h = post_tx(f, hdr, frame, 100);
 	notify(f, VIRTIO_NET_TXQ);
-	expect_used(f, &f->txq, h, 0);
+	expect_used(&f->txq, h, 0);
 	assert_false(needs_reset(f));
 	assert_int_equal(host_recv(f, got, sizeof(got), 100), -1);
 	test_free(frame);
@@ -803,12 +661,25 @@ static void test_tx_unnegotiated_gso_dropped(void **state)
 
 static void check_hdr(struct fx *f, uint64_t gpa, uint16_t num_buffers)
 {
-	const uint8_t *h = gptr(f, gpa, HDR);
+	const uint8_t *h = vqf_ram(f->gm, gpa, HDR);
 	unsigned int i;
 
 	for (i = 0; i < VIRTIO_NET_HDR_NUM_BUFFERS; i++)
 		assert_int_equal(h[i], 0); /* no offloads: nothing but num_buffers */
 	assert_int_equal(get_le16(h + VIRTIO_NET_HDR_NUM_BUFFERS), num_buffers);
+}
+
+/*
+ * The host sends frame: the worker puts it, alone and behind a header with no
+ * offloads, in the chain `head` (one buffer at gpa).
+ */
+static void expect_rx(struct fx *f, const uint8_t *frame, size_t len, uint16_t head, uint64_t gpa)
+{
+	inject(f, frame, len);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_used(&f->rxq, head, (uint32_t)(HDR + len));
+	check_hdr(f, gpa, 1);
+	assert_memory_equal(vqf_ram(f->gm, gpa + HDR, len), frame, len);
 }
 
 static void test_rx_frame(void **state)
@@ -822,19 +693,14 @@ static void test_rx_frame(void **state)
 	head = post_rx(f, 2048, &gpa);
 	post_rx(f, 2048, NULL);
 	notify(f, VIRTIO_NET_RXQ); /* nothing to read yet */
-	expect_no_used(f, &f->rxq);
-	f->irqs = 0;
-	inject(f, frame, 60);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head, HDR + 60);
-	assert_int_equal(f->irqs, 1);
-	check_hdr(f, gpa, 1);
-	assert_memory_equal(gptr(f, gpa + HDR, 60), frame, 60);
+	expect_no_used(&f->rxq);
+	f->owner.irqs = 0;
+	expect_rx(f, frame, 60, head, gpa);
+	assert_int_equal(f->owner.irqs, 1);
 	/* Untouched past the frame. */
-	assert_int_equal(*gptr(f, gpa + HDR + 60, 1), 0xaa);
+	assert_int_equal(*vqf_ram(f->gm, gpa + HDR + 60, 1), 0xaa);
 	/* Frames flowing and buffers left: the driver need not kick. */
-	assert_int_equal(get_le16(gptr(f, f->rxq.used, 2)) & VIRTQ_USED_F_NO_NOTIFY,
-			 VIRTQ_USED_F_NO_NOTIFY);
+	assert_int_equal(vqf_used_flags(&f->rxq) & VIRTQ_USED_F_NO_NOTIFY, VIRTQ_USED_F_NO_NOTIFY);
 	test_free(frame);
 }
 
@@ -848,25 +714,25 @@ static void test_rx_no_buffers_then_added(void **state)
 	driver_init(f, BASE_FEATURES);
 	inject(f, a, 70);
 	inject(f, b, 90);
-	assert_true(pump(f, 1000) > 0);
-	expect_no_used(f, &f->rxq);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_no_used(&f->rxq);
 	/* Out of buffers: kicks must be on, or the device would never hear of new ones. */
-	assert_int_equal(get_le16(gptr(f, f->rxq.used, 2)) & VIRTQ_USED_F_NO_NOTIFY, 0);
-	pump(f, 50);
-	expect_no_used(f, &f->rxq);
+	assert_int_equal(vqf_used_flags(&f->rxq) & VIRTQ_USED_F_NO_NOTIFY, 0);
+	vqf_pump(&f->w, 50);
+	expect_no_used(&f->rxq);
 
 	ha = post_rx(f, 1600, &ga);
 	notify(f, VIRTIO_NET_RXQ);
-	expect_used(f, &f->rxq, ha, HDR + 70);
-	expect_no_used(f, &f->rxq);
+	expect_used(&f->rxq, ha, HDR + 70);
+	expect_no_used(&f->rxq);
 	check_hdr(f, ga, 1);
-	assert_memory_equal(gptr(f, ga + HDR, 70), a, 70);
+	assert_memory_equal(vqf_ram(f->gm, ga + HDR, 70), a, 70);
 
 	hb = post_rx(f, 1600, &gb);
 	notify(f, VIRTIO_NET_RXQ);
-	expect_used(f, &f->rxq, hb, HDR + 90);
+	expect_used(&f->rxq, hb, HDR + 90);
 	check_hdr(f, gb, 1);
-	assert_memory_equal(gptr(f, gb + HDR, 90), b, 90);
+	assert_memory_equal(vqf_ram(f->gm, gb + HDR, 90), b, 90);
 	test_free(a);
 	test_free(b);
 }
@@ -882,15 +748,11 @@ static void test_rx_too_big_without_mrg(void **state)
 	head = post_rx(f, 100, &gpa);
 	notify(f, VIRTIO_NET_RXQ);
 	inject(f, big, 300);
-	assert_true(pump(f, 1000) > 0);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
 	/* Dropped: the TAP truncated it. The chain waits for the next frame. */
-	expect_no_used(f, &f->rxq);
+	expect_no_used(&f->rxq);
 	/* A frame that fills the chain exactly is not mistaken for a cut one. */
-	inject(f, exact, 100 - HDR);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head, 100);
-	check_hdr(f, gpa, 1);
-	assert_memory_equal(gptr(f, gpa + HDR, 100 - HDR), exact, 100 - HDR);
+	expect_rx(f, exact, 100 - HDR, head, gpa);
 	assert_false(needs_reset(f));
 	test_free(big);
 	test_free(exact);
@@ -903,7 +765,7 @@ static void gather(struct fx *f, const uint64_t *gpa, const uint32_t *len, unsig
 	unsigned int i;
 
 	for (i = 0; i < k; i++) {
-		memcpy(out, gptr(f, gpa[i], len[i]), len[i]);
+		memcpy(out, vqf_ram(f->gm, gpa[i], len[i]), len[i]);
 		out += len[i];
 	}
 }
@@ -923,28 +785,24 @@ static void test_rx_mrg_small_buffers(void **state)
 	head[0] = post_rx(f, 100, &gpa[0]);
 	notify(f, VIRTIO_NET_RXQ);
 	inject(f, frame, 300);
-	assert_true(pump(f, 1000) > 0);
-	expect_no_used(f, &f->rxq);
-	assert_int_equal(get_le16(gptr(f, f->rxq.used, 2)) & VIRTQ_USED_F_NO_NOTIFY, 0);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_no_used(&f->rxq);
+	assert_int_equal(vqf_used_flags(&f->rxq) & VIRTQ_USED_F_NO_NOTIFY, 0);
 
 	for (i = 1; i < 5; i++)
 		head[i] = post_rx(f, 100, &gpa[i]);
-	f->irqs = 0;
+	f->owner.irqs = 0;
 	notify(f, VIRTIO_NET_RXQ);
 	for (i = 0; i < 4; i++)
-		expect_used(f, &f->rxq, head[i], len[i]);
-	expect_no_used(f, &f->rxq);
-	assert_int_equal(f->irqs, 1);
+		expect_used(&f->rxq, head[i], len[i]);
+	expect_no_used(&f->rxq);
+	assert_int_equal(f->owner.irqs, 1);
 	check_hdr(f, gpa[0], 4);
 	gather(f, gpa, len, 4, got);
 	assert_memory_equal(got + HDR, frame, 300);
 
 	/* The fifth buffer was kept and takes the next frame. */
-	inject(f, second, 50);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head[4], HDR + 50);
-	check_hdr(f, gpa[4], 1);
-	assert_memory_equal(gptr(f, gpa[4] + HDR, 50), second, 50);
+	expect_rx(f, second, 50, head[4], gpa[4]);
 	test_free(frame);
 	test_free(second);
 }
@@ -967,55 +825,52 @@ static void test_rx_mrg_large_frame_direct(void **state)
 		head[i] = post_rx(f, BUFSZ, &gpa[i]);
 	notify(f, VIRTIO_NET_RXQ);
 	inject(f, big, BIGLEN);
-	assert_true(pump(f, 1000) > 0);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
 	for (i = 0; i < 3; i++)
-		expect_used(f, &f->rxq, head[i], len[i]);
-	expect_no_used(f, &f->rxq);
+		expect_used(&f->rxq, head[i], len[i]);
+	expect_no_used(&f->rxq);
 	check_hdr(f, gpa[0], 3);
 	gather(f, gpa, len, 3, got);
 	assert_memory_equal(got + HDR, big, BIGLEN);
 	/* The fourth buffer was not written. */
-	assert_int_equal(*gptr(f, gpa[3], 1), 0xaa);
+	assert_int_equal(*vqf_ram(f->gm, gpa[3], 1), 0xaa);
 
-	inject(f, small, 100);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head[3], HDR + 100);
-	check_hdr(f, gpa[3], 1);
-	assert_memory_equal(gptr(f, gpa[3] + HDR, 100), small, 100);
+	expect_rx(f, small, 100, head[3], gpa[3]);
 	test_free(big);
 	test_free(small);
 	test_free(got);
 }
 
+/* The chains just posted are announced and a frame arrives: the device must fail. */
+static void expect_rx_needs_reset(struct fx *f)
+{
+	uint8_t *frame = make_frame(60, 1);
+
+	notify(f, VIRTIO_NET_RXQ);
+	inject(f, frame, 60);
+	vqf_pump(&f->w, 1000);
+	assert_true(needs_reset(f));
+	expect_no_used(&f->rxq);
+	test_free(frame);
+}
+
 static void test_rx_readable_buffer_fails(void **state)
 {
 	struct fx *f = get(state);
-	struct tbuf b = {.gpa = galloc(f, 2048), .len = 2048}; /* not WRITE */
-	uint8_t *frame = make_frame(60, 1);
+	struct vqf_buf b = {.gpa = galloc(f, 2048), .len = 2048}; /* not WRITE */
 
 	driver_init(f, BASE_FEATURES);
-	tq_add(f, &f->rxq, &b, 1);
-	notify(f, VIRTIO_NET_RXQ);
-	inject(f, frame, 60);
-	pump(f, 1000);
-	assert_true(needs_reset(f));
-	expect_no_used(f, &f->rxq);
-	test_free(frame);
+	post(&f->rxq, &b, 1);
+	expect_rx_needs_reset(f);
 }
 
 static void test_rx_buffer_smaller_than_header_fails(void **state)
 {
 	struct fx *f = get(state);
-	uint8_t *frame = make_frame(60, 1);
 
 	driver_init(f, BASE_FEATURES | BIT(VIRTIO_NET_F_MRG_RXBUF));
 	post_rx(f, HDR - 2, NULL);
-	notify(f, VIRTIO_NET_RXQ);
-	inject(f, frame, 60);
-	pump(f, 1000);
-	assert_true(needs_reset(f));
-	expect_no_used(f, &f->rxq);
-	test_free(frame);
+	expect_rx_needs_reset(f);
 }
 
 /* ---- offloads ---- */
@@ -1079,25 +934,25 @@ static void test_rx_partial_checksum(void **state)
 	head = post_rx(f, 2048, &gpa);
 	notify(f, VIRTIO_NET_RXQ);
 	inject_partial_csum(f, frame, LEN, START, OFF);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head, HDR + LEN);
-	h = gptr(f, gpa, HDR);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_used(&f->rxq, head, HDR + LEN);
+	h = vqf_ram(f->gm, gpa, HDR);
 	assert_int_equal(h[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
 	assert_int_equal(h[1], VIRTIO_NET_HDR_GSO_NONE);
 	assert_int_equal(get_le16(h + 6), START);
 	assert_int_equal(get_le16(h + 8), OFF);
 	assert_int_equal(get_le16(h + VIRTIO_NET_HDR_NUM_BUFFERS), 1);
-	assert_memory_equal(gptr(f, gpa + HDR, LEN), frame, LEN);
+	assert_memory_equal(vqf_ram(f->gm, gpa + HDR, LEN), frame, LEN);
 
 	/* Without it the host completes the checksum and the flags stay 0. */
 	driver_init(f, BASE_FEATURES);
 	head = post_rx(f, 2048, &gpa);
 	notify(f, VIRTIO_NET_RXQ);
 	inject_partial_csum(f, frame, LEN, START, OFF);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, head, HDR + LEN);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_used(&f->rxq, head, HDR + LEN);
 	check_hdr(f, gpa, 1);
-	h = gptr(f, gpa + HDR, LEN);
+	h = vqf_ram(f->gm, gpa + HDR, LEN);
 	assert_int_equal(h[START + OFF] << 8 | h[START + OFF + 1], want);
 	assert_memory_equal(h, frame, START + OFF);
 	assert_memory_equal(h + START + OFF + 2, frame + START + OFF + 2, LEN - START - OFF - 2);
@@ -1121,7 +976,7 @@ static void test_offloads_follow_driver(void **state)
 	assert_int_equal(ethtool_get(f, ETHTOOL_GTSO), 0);
 
 	/* A reset takes them away again. */
-	mmio_w32(f, VIRTIO_MMIO_STATUS, 0);
+	vqf_write32(f->t, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(ethtool_get(f, ETHTOOL_GTXCSUM), 0);
 }
 
@@ -1149,7 +1004,8 @@ static void test_reset_drops_held_chains(void **state)
 	struct fx *f = get(state);
 	uint8_t *a = make_frame(60, 41), *b = make_frame(80, 42), *c = make_frame(64, 43);
 	uint8_t hdr[HDR] = {0}, got[256];
-	uint64_t gpa, old_used_gpa;
+	struct vqf old;
+	uint64_t gpa;
 	uint16_t head, old_used;
 	unsigned int i;
 
@@ -1158,18 +1014,19 @@ static void test_reset_drops_held_chains(void **state)
 		post_rx(f, 512, i == 0 ? &gpa : NULL);
 	notify(f, VIRTIO_NET_RXQ);
 	inject(f, a, 60);
-	assert_true(pump(f, 1000) > 0);
-	expect_used(f, &f->rxq, 0, HDR + 60);
-	assert_memory_equal(gptr(f, gpa + HDR, 60), a, 60);
+	assert_true(vqf_pump(&f->w, 1000) > 0);
+	expect_used(&f->rxq, 0, HDR + 60);
+	assert_memory_equal(vqf_ram(f->gm, gpa + HDR, 60), a, 60);
 	/* The device holds the other three chains; the next frame waits in the TAP. */
 	inject(f, b, 80);
-	old_used_gpa = f->rxq.used;
-	old_used = get_le16(gptr(f, old_used_gpa + 2, 2));
+	old = f->rxq;
+	old_used = vqf_used_idx(&old);
 
-	mmio_w32(f, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(mmio_r32(f, VIRTIO_MMIO_STATUS), 0);
-	assert_true(pump(f, 1000) > 0); /* the frame's edge, with the device reset: ignored */
-	assert_int_equal(get_le16(gptr(f, old_used_gpa + 2, 2)), old_used);
+	vqf_write32(f->t, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(vqf_read32(f->t, VIRTIO_MMIO_STATUS), 0);
+	assert_true(vqf_pump(&f->w, 1000) >
+		    0); /* the frame's edge, with the device reset: ignored */
+	assert_int_equal(vqf_used_idx(&old), old_used);
 
 	/* New queues elsewhere: the old chains must never show up in them. */
 	f->data_next = DATA_BASE + 0x100000;
@@ -1179,15 +1036,15 @@ static void test_reset_drops_held_chains(void **state)
 	head = post_rx(f, 1600, &gpa);
 	notify(f, VIRTIO_NET_RXQ);
 	/* The frame that waited in the TAP through the reset. */
-	expect_used(f, &f->rxq, head, HDR + 80);
+	expect_used(&f->rxq, head, HDR + 80);
 	check_hdr(f, gpa, 1);
-	assert_memory_equal(gptr(f, gpa + HDR, 80), b, 80);
-	expect_no_used(f, &f->rxq);
-	assert_int_equal(get_le16(gptr(f, old_used_gpa + 2, 2)), old_used);
+	assert_memory_equal(vqf_ram(f->gm, gpa + HDR, 80), b, 80);
+	expect_no_used(&f->rxq);
+	assert_int_equal(vqf_used_idx(&old), old_used);
 
 	head = post_tx(f, hdr, c, 64);
 	notify(f, VIRTIO_NET_TXQ);
-	expect_used(f, &f->txq, head, 0);
+	expect_used(&f->txq, head, 0);
 	assert_int_equal(host_recv(f, got, sizeof(got), 1000), 64);
 	assert_memory_equal(got, c, 64);
 	test_free(a);
@@ -1197,7 +1054,7 @@ static void test_reset_drops_held_chains(void **state)
 
 /* ---- with the real I/O thread ---- */
 
-static bool wait_used(struct fx *f, struct tq *q, uint16_t *id, uint32_t *len)
+static bool wait_used(struct fx *f, struct vqf *q, uint32_t *id, uint32_t *len)
 {
 	int i;
 
@@ -1206,7 +1063,7 @@ static bool wait_used(struct fx *f, struct tq *q, uint16_t *id, uint32_t *len)
 
 		/* The device writes the ring under its lock; read it under the lock too. */
 		virtio_mmio_lock(f->t);
-		got = tq_used(f, q, id, len);
+		got = vqf_pop_used(q, id, len);
 		virtio_mmio_unlock(f->t);
 		if (got)
 			return true;
@@ -1220,8 +1077,8 @@ static void test_worker_thread(void **state)
 	struct fx *f = get(state);
 	uint8_t *frames[8];
 	uint64_t gpa[8];
-	uint16_t head[8], id;
-	uint32_t len;
+	uint16_t head[8];
+	uint32_t id, len;
 	unsigned int i;
 
 	driver_init(f, BASE_FEATURES | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_F_RING_EVENT_IDX));
@@ -1240,7 +1097,7 @@ static void test_worker_thread(void **state)
 		assert_int_equal(id, head[i]);
 		assert_int_equal(len, HDR + 100 + i);
 		check_hdr(f, gpa[i], 1);
-		assert_memory_equal(gptr(f, gpa[i] + HDR, 100 + i), frames[i], 100 + i);
+		assert_memory_equal(vqf_ram(f->gm, gpa[i] + HDR, 100 + i), frames[i], 100 + i);
 		test_free(frames[i]);
 	}
 	worker_destroy(&f->w);

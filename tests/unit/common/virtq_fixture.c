@@ -10,8 +10,7 @@
 #include "common/fixtures.h"
 #include "devices/virtio/virtio.h"
 
-/* Host pointer to [gpa, gpa + len), failing the test if it is not RAM. */
-static uint8_t *ram(struct gmem *mem, uint64_t gpa, uint64_t len)
+uint8_t *vqf_ram(struct gmem *mem, uint64_t gpa, uint64_t len)
 {
 	uint8_t *p = gmem_ptr(mem, gpa, len);
 
@@ -25,13 +24,13 @@ static uint16_t load16(const struct vqf *q, uint64_t gpa)
 {
 	uint16_t v;
 
-	memcpy(&v, ram(q->mem, gpa, 2), 2);
+	memcpy(&v, vqf_ram(q->mem, gpa, 2), 2);
 	return v;
 }
 
 static void store16(struct vqf *q, uint64_t gpa, uint16_t v)
 {
-	put_le16(ram(q->mem, gpa, 2), v);
+	put_le16(vqf_ram(q->mem, gpa, 2), v);
 }
 
 void vqf_init(struct vqf *q, struct gmem *mem, uint64_t base, uint16_t size)
@@ -42,7 +41,7 @@ void vqf_init(struct vqf *q, struct gmem *mem, uint64_t base, uint16_t size)
 	q->desc = base;
 	q->avail = base + 16ULL * size;
 	q->used = (q->avail + 6 + 2ULL * size + 4095) & ~4095ULL;
-	memset(ram(mem, q->desc, vqf_end(q) - q->desc), 0, vqf_end(q) - q->desc);
+	memset(vqf_ram(mem, q->desc, vqf_end(q) - q->desc), 0, vqf_end(q) - q->desc);
 }
 
 uint64_t vqf_end(const struct vqf *q)
@@ -53,7 +52,7 @@ uint64_t vqf_end(const struct vqf *q)
 void vqf_set_desc(struct vqf *q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
 		  uint16_t next)
 {
-	uint8_t *d = ram(q->mem, q->desc + 16ULL * i, 16);
+	uint8_t *d = vqf_ram(q->mem, q->desc + 16ULL * i, 16);
 
 	put_le32(d, (uint32_t)addr);
 	put_le32(d + 4, (uint32_t)(addr >> 32));
@@ -82,7 +81,7 @@ uint16_t vqf_add_chain(struct vqf *q, const struct vqf_buf *bufs, unsigned int n
 uint16_t vqf_add_indirect(struct vqf *q, uint64_t table_gpa, const struct vqf_buf *bufs,
 			  unsigned int n)
 {
-	uint8_t *t = ram(q->mem, table_gpa, 16ULL * n);
+	uint8_t *t = vqf_ram(q->mem, table_gpa, 16ULL * n);
 	uint16_t head = q->next_desc;
 	unsigned int i;
 
@@ -108,7 +107,7 @@ void vqf_put_avail(struct vqf *q, uint16_t slot, uint16_t head)
 
 void vqf_set_avail_idx(struct vqf *q, uint16_t idx)
 {
-	uint16_t *p = (uint16_t *)(void *)ram(q->mem, q->avail + 2, 2);
+	uint16_t *p = (uint16_t *)(void *)vqf_ram(q->mem, q->avail + 2, 2);
 
 	q->avail_idx = idx;
 	__atomic_store_n(p, idx, __ATOMIC_RELEASE);
@@ -122,7 +121,7 @@ void vqf_publish(struct vqf *q, uint16_t head)
 
 uint16_t vqf_used_idx(const struct vqf *q)
 {
-	const uint16_t *p = (const uint16_t *)(void *)ram(q->mem, q->used + 2, 2);
+	const uint16_t *p = (const uint16_t *)(void *)vqf_ram(q->mem, q->used + 2, 2);
 
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
@@ -133,7 +132,7 @@ bool vqf_pop_used(struct vqf *q, uint32_t *id, uint32_t *len)
 
 	if (vqf_used_idx(q) == q->last_used)
 		return false;
-	e = ram(q->mem, q->used + 4 + 8ULL * (q->last_used % q->size), 8);
+	e = vqf_ram(q->mem, q->used + 4 + 8ULL * (q->last_used % q->size), 8);
 	*id = get_le32(e);
 	*len = get_le32(e + 4);
 	q->last_used++;
@@ -189,11 +188,9 @@ uint64_t vqf_device_features(struct virtio_mmio *t)
 	return f;
 }
 
-uint32_t vqf_driver_start(struct virtio_mmio *t, uint64_t features, struct vqf *qs,
-			  unsigned int nr_queues)
+uint32_t vqf_negotiate(struct virtio_mmio *t, uint64_t features)
 {
 	uint32_t status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-	unsigned int i;
 
 	vqf_write32(t, VIRTIO_MMIO_STATUS, 0);
 	vqf_write32(t, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
@@ -202,24 +199,36 @@ uint32_t vqf_driver_start(struct virtio_mmio *t, uint64_t features, struct vqf *
 	vqf_write32(t, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
 	vqf_write32(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	vqf_write32(t, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	status |= VIRTIO_STATUS_FEATURES_OK;
-	vqf_write32(t, VIRTIO_MMIO_STATUS, status);
-	if (!(vqf_read32(t, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK))
-		return vqf_read32(t, VIRTIO_MMIO_STATUS);
-	for (i = 0; i < nr_queues; i++) {
-		struct vqf *q = &qs[i];
+	vqf_write32(t, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_FEATURES_OK);
+	return vqf_read32(t, VIRTIO_MMIO_STATUS);
+}
 
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_SEL, i);
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_NUM, q->size);
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(q->avail >> 32));
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(q->used >> 32));
-		vqf_write32(t, VIRTIO_MMIO_QUEUE_READY, 1);
-	}
-	vqf_write32(t, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_DRIVER_OK);
+void vqf_setup_queue(struct virtio_mmio *t, unsigned int i, const struct vqf *q)
+{
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_SEL, i);
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_NUM, q->size);
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(q->avail >> 32));
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(q->used >> 32));
+	vqf_write32(t, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+uint32_t vqf_driver_start(struct virtio_mmio *t, uint64_t features, struct vqf *qs,
+			  unsigned int nr_queues)
+{
+	uint32_t status = vqf_negotiate(t, features);
+	unsigned int i;
+
+	if (!(status & VIRTIO_STATUS_FEATURES_OK))
+		return status;
+	for (i = 0; i < nr_queues; i++)
+		vqf_setup_queue(t, i, &qs[i]);
+	vqf_write32(t, VIRTIO_MMIO_STATUS,
+		    VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			    VIRTIO_STATUS_DRIVER_OK);
 	return vqf_read32(t, VIRTIO_MMIO_STATUS);
 }
 
@@ -250,7 +259,7 @@ const struct virtio_mmio_ops vqf_owner_ops = {
 int vqf_pump(struct worker *w, int timeout_ms)
 {
 	struct epoll_event evs[WORKER_MAX_FDS];
-	int i, n;
+	int i, n, ran = 0;
 
 	do {
 		n = epoll_wait(w->epoll_fd, evs, WORKER_MAX_FDS, timeout_ms);
@@ -259,10 +268,12 @@ int vqf_pump(struct worker *w, int timeout_ms)
 	for (i = 0; i < n; i++) {
 		const struct worker_fd *f = &w->fds[evs[i].data.u32];
 
-		if (f->fn)
+		if (f->fn) { /* not the stop eventfd */
 			f->fn(f->opaque, evs[i].events);
+			ran++;
+		}
 	}
-	return n;
+	return ran;
 }
 
 static double now_ms(void)

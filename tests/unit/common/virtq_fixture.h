@@ -21,6 +21,9 @@
 #include "vmm/gmem.h"
 #include "vmm/worker.h"
 
+/* Host pointer to [gpa, gpa + len) of guest RAM, failing the test if it is not RAM. */
+uint8_t *vqf_ram(struct gmem *mem, uint64_t gpa, uint64_t len);
+
 /* One driver-side split virtqueue. */
 struct vqf {
 	struct gmem *mem;
@@ -95,6 +98,16 @@ uint64_t vqf_device_features(struct virtio_mmio *t);
  */
 uint32_t vqf_driver_start(struct virtio_mmio *t, uint64_t features, struct vqf *qs,
 			  unsigned int nr_queues);
+
+/*
+ * The steps of vqf_driver_start(), for tests that look in between (or stop
+ * early). vqf_negotiate(): reset, ACKNOWLEDGE, DRIVER, the features,
+ * FEATURES_OK; returns the Status register then (no FEATURES_OK in it means
+ * the device refused the features).
+ */
+uint32_t vqf_negotiate(struct virtio_mmio *t, uint64_t features);
+/* Queue i of the transport from q: QueueSel, QueueNum, the three addresses, QueueReady. */
+void vqf_setup_queue(struct virtio_mmio *t, unsigned int i, const struct vqf *q);
 
 /* ---- fake owner of a transport ---- */
 
