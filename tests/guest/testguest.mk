@@ -19,7 +19,7 @@ TG_CFLAGS := -std=gnu11 -O2 -g -m64 -ffreestanding -nostdlib -fno-pic -fno-pie \
 TG_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(TG_SRC)/payload.ld -Wl,--build-id=none \
 	-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments
 
-TG_OBJS := $(addprefix $(TG_OUT)/,head.o trap.o kernel.o user.o checks.o lib.o acpi.o smp.o ap.o rtc.o virtio.o vdev.o vhostile.o)
+TG_OBJS := $(addprefix $(TG_OUT)/,head.o trap.o kernel.o user.o checks.o lib.o acpi.o smp.o ap.o rtc.o virtio.o vdev.o vhostile.o vbench.o)
 
 .PHONY: testguest
 testguest: $(TG_OUT)/testguest.bzImage

@@ -370,6 +370,7 @@ enum tg_mode {
 	MODE_POWEROFF,
 	MODE_VIRTIO,
 	MODE_VIRTIO_HOSTILE,
+	MODE_VIRTIO_BENCH,
 };
 
 struct tg_config {
@@ -458,6 +459,11 @@ u64 tsc_khz(const char **how);
 
 /* virtio.c, vdev.c, vhostile.c: the virtio modes */
 void run_virtio_checks(bool hostile);
+
+/* vbench.c: tg.mode=virtio-bench. vbench_option(): 1 a tg.vb_* (or tg.tsc_khz)
+ * option taken, 0 not one of them, -1 a bad value (err says why). */
+int vbench_option(const char *key, size_t kn, const char *val, size_t vn, char *err, size_t en);
+void run_vbench(void);
 
 /* rtc.c: the CMOS RTC and the CMOS memory-size fields */
 void run_rtc_checks(void);

@@ -15,6 +15,7 @@ static const char *const mode_names[] = {
 	[MODE_REBOOT] = "reboot", [MODE_TRIPLEFAULT] = "triplefault",
 	[MODE_POKE] = "poke",	  [MODE_POWEROFF] = "poweroff",
 	[MODE_VIRTIO] = "virtio", [MODE_VIRTIO_HOSTILE] = "virtio-hostile",
+	[MODE_VIRTIO_BENCH] = "virtio-bench",
 };
 
 /* ---- TAP ---- */
@@ -329,7 +330,13 @@ static void parse_token(const char *tok, size_t len)
 		else
 			cfg_error("tg.vcon_echo=%.*s: expected 0 to 4096", (int)vlen, val);
 	} else {
-		cfg_error("%.*s: unknown key", (int)klen, tok);
+		char err[120];
+		int r = vbench_option(tok, klen, val, vlen, err, sizeof(err));
+
+		if (r < 0)
+			cfg_error("%s", err);
+		else if (!r)
+			cfg_error("%.*s: unknown key", (int)klen, tok);
 	}
 }
 
@@ -474,6 +481,9 @@ void user_main(void)
 	if (cfg.mode == MODE_VIRTIO || cfg.mode == MODE_VIRTIO_HOSTILE) {
 		run_base_checks();
 		run_virtio_checks(cfg.mode == MODE_VIRTIO_HOSTILE);
+	} else if (cfg.mode == MODE_VIRTIO_BENCH) {
+		run_base_checks();
+		run_vbench();
 	} else {
 		run_boot_checks();
 	}
