@@ -77,6 +77,9 @@ void config_print_usage(FILE *f)
 	      "64)\n"
 	      "      --no-host-quirks    do not adapt the guest to hosts whose KVM emulates\n"
 	      "                          guest kernel code\n"
+	      "      --no-thp            guest RAM without transparent huge pages (starts\n"
+	      "                          ~1 ms sooner; huge pages make the guest and disk\n"
+	      "                          I/O faster)\n"
 	      "\n"
 	      "virtio-mmio devices (announced in the ACPI DSDT as LNRO0005):\n"
 	      "      --disk PATH[,ro][,direct][,serial=S]\n"
@@ -135,6 +138,7 @@ enum {
 	OPT_RNG,
 	OPT_VCONSOLE,
 	OPT_VIRTIO_CMDLINE,
+	OPT_NO_THP,
 };
 
 /* --disk PATH[,ro][,direct][,serial=S]: PATH is everything before the first comma. */
@@ -242,6 +246,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 		{"rng", no_argument, NULL, OPT_RNG},
 		{"vconsole", required_argument, NULL, OPT_VCONSOLE},
 		{"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
+		{"no-thp", no_argument, NULL, OPT_NO_THP},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long n;
@@ -333,6 +338,9 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 			break;
 		case OPT_VIRTIO_CMDLINE:
 			cfg->virtio_cmdline = true;
+			break;
+		case OPT_NO_THP:
+			cfg->no_thp = true;
 			break;
 		case 'v':
 			cfg->verbosity++;

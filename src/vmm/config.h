@@ -48,6 +48,7 @@ struct vm_config {
 	unsigned int cpus;
 	enum boot_protocol protocol;
 	bool host_quirks; /* --no-host-quirks clears it */
+	bool no_thp;	  /* --no-thp: guest RAM without transparent huge pages */
 	int verbosity;	  /* -v adds one, -q subtracts one */
 	struct config_disk disks[CONFIG_MAX_DISKS];
 	unsigned int nr_disks;

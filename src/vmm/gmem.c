@@ -33,18 +33,35 @@ int gmem_map(struct gmem *gm)
 	unsigned int i;
 
 	for (i = 0; i < gm->nr_banks; i++) {
+		uint64_t size = gm->banks[i].size;
+		uintptr_t start, aligned;
 		/*
 		 * MAP_NORESERVE: guest RAM is touched lazily, so a 5 GiB guest
-		 * costs only the pages it uses.
+		 * costs only the pages it uses. Mapped 2 MiB-aligned (every bank
+		 * starts on a 2 MiB guest-physical boundary) and with
+		 * MADV_HUGEPAGE, so that the host can back it with transparent
+		 * huge pages where it allows them only on request (the usual
+		 * "madvise" setting): fewer TLB and EPT/NPT misses in the guest,
+		 * and 32 times fewer pages for the host to pin per 2 MiB of
+		 * virtio-blk O_DIRECT I/O.
 		 */
-		void *p = mmap(NULL, gm->banks[i].size, PROT_READ | PROT_WRITE,
+		void *p = mmap(NULL, size + GMEM_HUGE_PAGE, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p == MAP_FAILED) {
 			int r = -errno;
 			gmem_unmap(gm);
 			return r;
 		}
-		gm->banks[i].host = p;
+		start = (uintptr_t)p;
+		aligned = (start + GMEM_HUGE_PAGE - 1) & ~(uintptr_t)(GMEM_HUGE_PAGE - 1);
+		if (aligned > start)
+			munmap(p, aligned - start);
+		if (start + GMEM_HUGE_PAGE > aligned)
+			munmap((void *)(aligned + size), start + GMEM_HUGE_PAGE - aligned);
+		gm->banks[i].host = (uint8_t *)aligned;
+		/* Advice only: EINVAL where THP is not built in, which is fine. */
+		if (!gm->no_thp)
+			(void)madvise(gm->banks[i].host, size, MADV_HUGEPAGE);
 	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #define GMEM_MAX_BANKS 4
 #define GMEM_PAGE_SIZE 4096ULL
+#define GMEM_HUGE_PAGE (2ULL << 20)
 
 struct gmem_bank {
 	uint64_t gpa;  /* first guest-physical address */
@@ -28,6 +29,7 @@ struct gmem {
 	struct gmem_bank banks[GMEM_MAX_BANKS];
 	unsigned int nr_banks;
 	uint64_t ram_size; /* sum of bank sizes */
+	bool no_thp;	   /* gmem_map(): no MADV_HUGEPAGE (set before mapping) */
 };
 
 /*
@@ -37,7 +39,10 @@ struct gmem {
  */
 int gmem_layout(struct gmem *gm, uint64_t ram_size) __attribute__((warn_unused_result));
 
-/* mmap every bank (anonymous, private, MAP_NORESERVE). -errno on failure. */
+/*
+ * mmap every bank (anonymous, private, MAP_NORESERVE), 2 MiB-aligned and,
+ * unless no_thp, advised MADV_HUGEPAGE. -errno on failure.
+ */
 int gmem_map(struct gmem *gm) __attribute__((warn_unused_result));
 void gmem_unmap(struct gmem *gm);
 

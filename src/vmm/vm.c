@@ -454,6 +454,7 @@ static int setup_memory(struct vm *vm, const struct vm_config *cfg)
 			(unsigned long long)cfg->mem_size, strerror(-r));
 		return VM_STATUS_CONFIG;
 	}
+	vm->mem.no_thp = cfg->no_thp;
 	r = gmem_map(&vm->mem);
 	if (r) {
 		log_err("cannot map %llu MiB of guest RAM: %s",

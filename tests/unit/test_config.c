@@ -316,7 +316,7 @@ static void test_run_virtio_devices(void **state)
 	(void)state;
 	expect_ok(PARSE(&cfg, "run", "--disk", "a.img", "--disk", "/x/b.img,ro,serial=abc,direct",
 			"--net", "tap=tap0", "--net", "mac=52:54:00:12:34:56,tap=lmtap1", "--rng",
-			"--vconsole", "pty", "--virtio-cmdline"));
+			"--vconsole", "pty", "--virtio-cmdline", "--no-thp"));
 	assert_int_equal(cfg.nr_disks, 2);
 	assert_string_equal(cfg.disks[0].path, "a.img");
 	assert_false(cfg.disks[0].readonly);
@@ -336,6 +336,7 @@ static void test_run_virtio_devices(void **state)
 	assert_true(cfg.rng);
 	assert_string_equal(cfg.vconsole, "pty");
 	assert_true(cfg.virtio_cmdline);
+	assert_true(cfg.no_thp);
 	config_free(&cfg);
 	assert_int_equal(cfg.nr_disks, 0);
 
@@ -344,6 +345,7 @@ static void test_run_virtio_devices(void **state)
 	assert_false(cfg.rng);
 	assert_null(cfg.vconsole);
 	assert_false(cfg.virtio_cmdline);
+	assert_false(cfg.no_thp);
 	config_free(&cfg);
 }
 

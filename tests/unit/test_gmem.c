@@ -13,6 +13,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include "arch/x86/layout.h"
 #include "common/fixtures.h"
@@ -384,9 +387,60 @@ static void test_map_unmap_5g(void **state)
 
 #define T16M(fn) cmocka_unit_test_setup_teardown(fn, setup_16m, teardown_gmem)
 
+/* The VmFlags line of the smaps entry that holds addr ("" if none). */
+static void vm_flags_of(const void *addr, char *out, size_t n)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long start, end, a = (unsigned long)(uintptr_t)addr;
+	bool in = false;
+
+	out[0] = '\0';
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strncmp(line, "VmFlags", 7))
+			in = a >= start && a < end;
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(out, n, "%s", line);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* Banks are 2 MiB-aligned and advised MADV_HUGEPAGE, unless no_thp. */
+static void test_huge_pages(void **state)
+{
+	struct gmem gm;
+	char flags[512];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(gmem_layout(&gm, MiB(64)), 0);
+		gm.no_thp = i == 1;
+		assert_int_equal(gmem_map(&gm), 0);
+		assert_int_equal((uintptr_t)gm.banks[0].host % GMEM_HUGE_PAGE, 0);
+		vm_flags_of(gm.banks[0].host, flags, sizeof(flags));
+		assert_true(flags[0]);
+		/* "hg": VM_HUGEPAGE, where the kernel has THP at all. */
+		if (access("/sys/kernel/mm/transparent_hugepage", F_OK) == 0) {
+			if (gm.no_thp)
+				assert_null(strstr(flags, " hg"));
+			else
+				assert_non_null(strstr(flags, " hg"));
+		}
+		/* The whole bank is usable, its first and last byte alike. */
+		gm.banks[0].host[0] = 1;
+		gm.banks[0].host[MiB(64) - 1] = 2;
+		gmem_unmap(&gm);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_huge_pages),
 		cmocka_unit_test(test_layout_zero),
 		cmocka_unit_test(test_layout_unaligned),
 		cmocka_unit_test(test_layout_one_page),
