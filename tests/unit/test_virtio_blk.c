@@ -858,6 +858,128 @@ static void test_image_shrank(void **state)
 	}
 }
 
+/* ---- merging adjacent reads and writes ---- */
+
+static struct virtio_blk_stats stats(struct fixture *f)
+{
+	struct virtio_blk_stats st;
+
+	virtio_blk_get_stats(f->blk, &st);
+	return st;
+}
+
+/* Take every used entry there is; each must be OK. */
+static void expect_all_ok(struct fixture *f, unsigned int n)
+{
+	unsigned int i;
+	uint32_t id, len;
+
+	for (i = 0; i < n; i++)
+		assert_true(vqf_pop_used(&f->q, &id, &len));
+	for (i = 0; i < n; i++)
+		assert_int_equal(status_of(f, i), VIRTIO_BLK_S_OK);
+}
+
+/* 16 adjacent 4 KiB writes, then reads, made available together: one operation each way. */
+static void test_merge_adjacent(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_stats before = stats(f), after;
+	unsigned int k;
+
+	for (k = 0; k < 16; k++) {
+		struct vqf_buf d = {DATA_GPA + 4096ULL * k, 4096, false};
+
+		fill_pattern(gptr(f, d.gpa, 4096), 4096, 3, k);
+		add_req(f, k, VIRTIO_BLK_T_OUT, 100 + 8 * k, &d, 1, false);
+	}
+	kick_and_wait(f, 16);
+	expect_all_ok(f, 16);
+	after = stats(f);
+	assert_int_equal(after.ops - before.ops, 1);
+	assert_int_equal(after.merged_reqs - before.merged_reqs, 16);
+	for (k = 0; k < 16; k++)
+		assert_true(image_matches_pattern(f, (100 + 8 * k) * 512ULL, 4096, 3, k));
+
+	memset(gptr(f, DATA_GPA, 0x100000), 0, 0x100000);
+	before = after;
+	for (k = 0; k < 16; k++) {
+		struct vqf_buf d = {DATA_GPA + 0x10000ULL * k, 4096, true}; /* scattered buffers */
+
+		add_req(f, k, VIRTIO_BLK_T_IN, 100 + 8 * k, &d, 1, true);
+	}
+	kick_and_wait(f, 16);
+	expect_all_ok(f, 16);
+	after = stats(f);
+	assert_int_equal(after.ops - before.ops, 1);
+	assert_int_equal(after.merged_reqs - before.merged_reqs, 16);
+	for (k = 0; k < 16; k++) {
+		uint8_t *want = new_pattern(4096, 3, k);
+
+		assert_memory_equal(gptr(f, DATA_GPA + 0x10000ULL * k, 4096), want, 4096);
+		test_free(want);
+	}
+}
+
+/* What breaks a batch: a gap, another type, a flush in between. */
+static void test_merge_boundaries(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_stats before = stats(f), after;
+	struct vqf_buf w = {DATA_GPA, 4096, false}, r = {DATA_GPA + 0x10000, 4096, true};
+
+	add_req(f, 0, VIRTIO_BLK_T_OUT, 0, &w, 1, false); /* merged with 1 */
+	add_req(f, 1, VIRTIO_BLK_T_OUT, 8, &w, 1, false);
+	add_req(f, 2, VIRTIO_BLK_T_IN, 16, &r, 1, false); /* another type */
+	add_req(f, 3, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false);
+	add_req(f, 4, VIRTIO_BLK_T_OUT, 24, &w, 1, false); /* after the flush */
+	add_req(f, 5, VIRTIO_BLK_T_OUT, 40, &w, 1, false); /* a gap */
+	add_req(f, 6, VIRTIO_BLK_T_OUT, 48, &w, 1, false); /* merged with 5 */
+	kick_and_wait(f, 7);
+	expect_all_ok(f, 7);
+	after = stats(f);
+	/* {0,1} {2} {flush} {4} {5,6} */
+	assert_int_equal(after.ops - before.ops, 5);
+	assert_int_equal(after.merged_ops - before.merged_ops, 2);
+	assert_int_equal(after.merged_reqs - before.merged_reqs, 4);
+}
+
+/* A merged read that comes back short is split: each request on its own. */
+static void test_merge_short_falls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_stats before = stats(f), after;
+	uint16_t heads[4];
+	unsigned int k;
+	uint32_t id, len;
+
+	image_fill(f, 0, IMAGE_SIZE, 1, 9);
+	assert_int_equal(ftruncate(f->fd, IMAGE_SIZE - 512), 0);
+	for (k = 0; k < 4; k++) {
+		struct vqf_buf d = {DATA_GPA + 512ULL * k, 512, true};
+
+		heads[k] = add_req(f, k, VIRTIO_BLK_T_IN, IMAGE_SECTORS - 4 + k, &d, 1, false);
+	}
+	kick_and_wait(f, 4);
+	for (k = 0; k < 4; k++) {
+		assert_true(vqf_pop_used(&f->q, &id, &len));
+		assert_true(id == heads[0] || id == heads[1] || id == heads[2] || id == heads[3]);
+	}
+	for (k = 0; k < 3; k++)
+		assert_int_equal(status_of(f, k), VIRTIO_BLK_S_OK);
+	assert_int_equal(status_of(f, 3), VIRTIO_BLK_S_IOERR); /* beyond the end of file */
+	after = stats(f);
+	assert_int_equal(after.merged_ops - before.merged_ops, 1);
+	assert_int_equal(after.ops - before.ops, 1 + 4); /* the merge, then each alone */
+	{
+		uint8_t *want = new_pattern(IMAGE_SIZE, 1, 9);
+
+		assert_memory_equal(gptr(f, DATA_GPA, 3 * 512), want + IMAGE_SIZE - 4 * 512,
+				    3 * 512);
+		test_free(want);
+	}
+}
+
 /* ---- broken chains: the device needs a reset ---- */
 
 static void expect_needs_reset(struct fixture *f)
@@ -1150,6 +1272,9 @@ int main(void)
 		T(test_unsupported_type),
 		T(test_seg_max),
 		T(test_image_shrank),
+		T(test_merge_adjacent),
+		T(test_merge_boundaries),
+		T(test_merge_short_falls_back),
 		T(test_status_not_writable),
 		T(test_malformed_chain),
 		T(test_reset_with_requests_in_flight),

@@ -129,4 +129,12 @@ uint64_t virtio_blk_capacity(const struct virtio_blk *b);
  */
 void virtio_blk_destroy(struct virtio_blk *b);
 
+/* What the device did, for tests and benchmarks (lock not needed: a snapshot). */
+struct virtio_blk_stats {
+	uint64_t ops;	      /* io_uring operations issued */
+	uint64_t merged_ops;  /* of them, reads or writes that merged adjacent requests */
+	uint64_t merged_reqs; /* requests served by merged operations */
+};
+void virtio_blk_get_stats(const struct virtio_blk *b, struct virtio_blk_stats *st);
+
 #endif
