@@ -16,6 +16,7 @@ import pytest
 
 from conftest import (BUILD, GUEST_INITRD, GUEST_KERNEL, LMIG, STATUS_GUEST, STATUS_OK,
                       host_emulates_kernel)
+from test_virtio import netns_with_tap
 
 GUEST_VMLINUX = os.path.join(BUILD, "guest", "vmlinux")
 
@@ -40,22 +41,26 @@ def e820_usable(log):
                                             ("vmlinux", "64")])
 def test_cloud_kernel_boot_log(guest, image, protocol, tmp_path):
     """The bzImage through both protocols, and the ELF vmlinux extracted from it,
-    with a virtio disk, rng and console in the DSDT (the initramfs loads the
-    kernel's virtio modules; the shell then sees vda, the rng and hvc0)."""
+    with a virtio disk, network device, rng and console in the DSDT (the
+    initramfs loads the kernel's virtio modules; the shell then sees vda,
+    the rng, hvc0 and eth0)."""
     kernel = GUEST_KERNEL if image == "vmlinuz" else GUEST_VMLINUX
     marker = "lmigtester-test-%s-%s" % (image, protocol)
     img = tmp_path / "disk.img"
     img.write_bytes(b"\0" * (8 << 20))
-    args = [LMIG, "run", "-k", kernel, "-i", GUEST_INITRD, "-m", "256M",
-            "--boot-protocol", protocol, "--disk", str(img), "--rng", "--vconsole",
-            "file=%s" % (tmp_path / "hvc0.out"), "-p", marker]
     emulating = host_emulates_kernel()
     # On a real host the shell reads this and reboots; here it is never read.
     script = ("echo shell-says-$((6*7)) vda=$(cat /sys/block/vda/size) "
-              "rng=$(cat /sys/class/misc/hw_random/rng_current) $(ls /dev/hvc0)\n"
+              "rng=$(cat /sys/class/misc/hw_random/rng_current) $(ls /dev/hvc0) "
+              "$(ls /sys/class/net | grep eth)\n"
               "reboot -f\n")
-    p = subprocess.run(args, input=script, capture_output=True, text=True, errors="replace",
-                       timeout=BOOT_TIMEOUT)
+    with netns_with_tap() as ns:
+        args = ["ip", "netns", "exec", ns, LMIG, "run", "-k", kernel, "-i", GUEST_INITRD,
+                "-m", "256M", "--boot-protocol", protocol, "--disk", str(img),
+                "--net", "tap=lmtap0", "--rng", "--vconsole",
+                "file=%s" % (tmp_path / "hvc0.out"), "-p", marker]
+        p = subprocess.run(args, input=script, capture_output=True, text=True,
+                           errors="replace", timeout=BOOT_TIMEOUT)
     log = p.stdout
     assert "Linux version 6.1" in log, p.stderr[-2000:] + log[-2000:]
     cmd = re.search(r"Command line: (.*)", log)
@@ -78,4 +83,4 @@ def test_cloud_kernel_boot_log(guest, image, protocol, tmp_path):
             in p.stderr
     else:
         assert p.returncode == STATUS_OK, p.stderr[-3000:]
-        assert "shell-says-42 vda=16384 rng=virtio_rng.0 /dev/hvc0" in log, log[-3000:]
+        assert "shell-says-42 vda=16384 rng=virtio_rng.0 /dev/hvc0 eth0" in log, log[-3000:]
