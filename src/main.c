@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "vmm/config.h"
+#include "vmm/ctl.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
 		printf("lmigtester %s\n", LMIG_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run")) {
 		snprintf(err, sizeof(err), "unknown command '%s'", argv[1]);
 		usage_error(err);

@@ -60,6 +60,7 @@ int config_parse_size(const char *s, uint64_t *out)
 void config_print_usage(FILE *f)
 {
 	fputs("Usage: lmigtester run [options]\n"
+	      "       lmigtester ctl SOCKET COMMAND [JSON-ARGUMENTS]\n"
 	      "       lmigtester --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel (bzImage or ELF vmlinux) with its console on this terminal.\n"
@@ -77,6 +78,9 @@ void config_print_usage(FILE *f)
 	      "64)\n"
 	      "      --no-host-quirks    do not adapt the guest to hosts whose KVM emulates\n"
 	      "                          guest kernel code\n"
+	      "      --api-socket PATH   serve the control API (JSON lines, QMP-like) on the\n"
+	      "                          Unix socket PATH; 'lmigtester ctl PATH CMD' is its\n"
+	      "                          client (docs/api.md)\n"
 	      "      --no-thp            guest RAM without transparent huge pages (starts\n"
 	      "                          ~1 ms sooner; huge pages make the guest and disk\n"
 	      "                          I/O faster)\n"
@@ -139,6 +143,7 @@ enum {
 	OPT_VCONSOLE,
 	OPT_VIRTIO_CMDLINE,
 	OPT_NO_THP,
+	OPT_API_SOCKET,
 };
 
 /* --disk PATH[,ro][,direct][,serial=S]: PATH is everything before the first comma. */
@@ -247,6 +252,7 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 		{"vconsole", required_argument, NULL, OPT_VCONSOLE},
 		{"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
 		{"no-thp", no_argument, NULL, OPT_NO_THP},
+		{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long n;
@@ -341,6 +347,11 @@ int config_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, si
 			break;
 		case OPT_NO_THP:
 			cfg->no_thp = true;
+			break;
+		case OPT_API_SOCKET:
+			if (!optarg[0])
+				return bad(err, errlen, "--api-socket: no socket path given");
+			cfg->api_socket = optarg;
 			break;
 		case 'v':
 			cfg->verbosity++;

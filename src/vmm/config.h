@@ -57,6 +57,7 @@ struct vm_config {
 	bool rng;		/* --rng */
 	const char *vconsole;	/* --vconsole file=PATH|pty|socket=PATH */
 	bool virtio_cmdline;	/* --virtio-cmdline: announce virtio-mmio on the command line */
+	const char *api_socket; /* --api-socket PATH: the control API (docs/api.md) */
 };
 
 enum config_result {

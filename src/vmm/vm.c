@@ -18,12 +18,15 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 #include "vmm/log.h"
+#include "vmm/vm_api.h"
 
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4
@@ -700,6 +703,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		return VM_STATUS_HOST;
 	}
 	pthread_mutex_init(&vm->dev_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
 
 	if (!kernel_path) {
 		def_kernel = default_guest_file("vmlinuz");
@@ -759,6 +763,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		r = load_guest(vm, cfg, kernel_path, &kernel, initrd_path, &initrd);
 	if (!r)
 		r = vm_virtio_start(vm);
+	if (!r)
+		r = vm_api_setup(vm, cfg->api_socket);
 out:
 	unmap_file(&kernel);
 	unmap_file(&initrd);
@@ -789,20 +795,54 @@ static void request_all(struct vm *vm, enum vcpu_request req, enum vcpu_state st
 		vcpu_wait_state(&vm->vcpus[i], state);
 }
 
-void vm_pause(struct vm *vm)
+int vm_pause(struct vm *vm)
 {
+	bool changed;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->vcpus_gone) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return -ESHUTDOWN;
+	}
 	request_all(vm, VCPU_REQ_PAUSE, VCPU_PAUSED);
-	if (!vm->paused)
-		log_info("VM paused (%u vCPUs)", vm->nr_vcpus);
+	changed = !vm->paused;
 	vm->paused = true;
+	pthread_mutex_unlock(&vm->run_lock);
+	if (changed) {
+		log_info("VM paused (%u vCPUs)", vm->nr_vcpus);
+		vm_api_event(vm, "STOP", NULL);
+	}
+	return 0;
 }
 
-void vm_resume(struct vm *vm)
+int vm_resume(struct vm *vm)
 {
+	bool changed;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->vcpus_gone) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return -ESHUTDOWN;
+	}
 	request_all(vm, VCPU_REQ_RUN, VCPU_RUNNING);
-	if (vm->paused)
-		log_info("VM resumed");
+	changed = vm->paused;
 	vm->paused = false;
+	pthread_mutex_unlock(&vm->run_lock);
+	if (changed) {
+		log_info("VM resumed");
+		vm_api_event(vm, "RESUME", NULL);
+	}
+	return 0;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->run_lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->run_lock);
+	return paused;
 }
 
 /* ---- the main thread's loop ---- */
@@ -935,9 +975,9 @@ static int event_loop(struct vm *vm, int sig_fd)
 				if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGUSR1) {
-					vm_pause(vm);
+					(void)vm_pause(vm);
 				} else if (si.ssi_signo == SIGUSR2) {
-					vm_resume(vm);
+					(void)vm_resume(vm);
 				} else {
 					log_info("terminated by signal %u (%s)", si.ssi_signo,
 						 strsignal((int)si.ssi_signo));
@@ -1020,19 +1060,35 @@ int vm_run(struct vm *vm)
 		}
 	}
 	if (!r) {
-		vm_resume(vm);
-		event_loop(vm, sig_fd);
+		(void)vm_resume(vm);
+		r = vm_api_start(vm);
+		if (r)
+			vm_request_stop(vm, r);
+		else
+			event_loop(vm, sig_fd);
 	}
 
 	/* Stop every vCPU (an EXIT request each), then wait for them. */
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->run_lock);
+	vm->vcpus_gone = true;
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_REQ_EXIT);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->run_lock);
 	console_restore();
 	close(sig_fd);
 	status = atomic_load(&vm->status);
+	{
+		struct json_object *data = json_object_new_object();
+
+		if (data)
+			json_object_object_add(data, "status",
+					       json_object_new_int(status < 0 ? VM_STATUS_OK
+									 : status));
+		vm_api_event(vm, "SHUTDOWN", data);
+	}
 	/* Where was the guest when it was stopped from outside? */
 	if (status > VM_STATUS_HOST && log_enabled(LOG_LEVEL_DEBUG))
 		for (i = 0; i < vm->nr_vcpus; i++)
@@ -1049,6 +1105,7 @@ void vm_destroy(struct vm *vm)
 			vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+	vm_api_destroy(vm);
 	vm_virtio_destroy(vm);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
@@ -1068,4 +1125,5 @@ void vm_destroy(struct vm *vm)
 	vm->rtc_rearm_efd = vm->rtc_timer_fd = -1;
 	vm->cmdline = NULL;
 	pthread_mutex_destroy(&vm->dev_lock);
+	pthread_mutex_destroy(&vm->run_lock);
 }

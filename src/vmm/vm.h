@@ -33,6 +33,8 @@ enum vm_status {
 	VM_STATUS_HOST = 3,   /* a host syscall or ioctl failed */
 };
 
+struct api;
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -56,7 +58,11 @@ struct vm {
 
 	struct vcpu *vcpus; /* nr_vcpus of them; vcpu 0 is the boot CPU */
 	unsigned int nr_vcpus;
-	bool paused; /* main thread only: all vCPUs paused by request */
+	/* Guards paused and vcpus_gone: pause/resume come from signals and the API. */
+	pthread_mutex_t run_lock;
+	bool paused;	 /* all vCPUs paused by request */
+	bool vcpus_gone; /* the vCPU threads have exited: nothing to pause or resume */
+	struct api *api; /* --api-socket, or NULL */
 
 	bool host_quirks;
 	int stop_efd;	   /* written when the VM must stop (any thread) */
@@ -80,9 +86,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
  */
 int vm_run(struct vm *vm);
 
-/* Pause every vCPU and wait until all are out of KVM_RUN; resume them. */
-void vm_pause(struct vm *vm);
-void vm_resume(struct vm *vm);
+/*
+ * Pause every vCPU and wait until all are out of KVM_RUN; resume them.
+ * Any thread. 0, or -ESHUTDOWN once the VM is stopping. A change of state
+ * is logged and sent to API clients as a STOP or RESUME event.
+ */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

@@ -316,7 +316,8 @@ static void test_run_virtio_devices(void **state)
 	(void)state;
 	expect_ok(PARSE(&cfg, "run", "--disk", "a.img", "--disk", "/x/b.img,ro,serial=abc,direct",
 			"--net", "tap=tap0", "--net", "mac=52:54:00:12:34:56,tap=lmtap1", "--rng",
-			"--vconsole", "pty", "--virtio-cmdline", "--no-thp"));
+			"--vconsole", "pty", "--virtio-cmdline", "--no-thp", "--api-socket",
+			"/run/x.sock"));
 	assert_int_equal(cfg.nr_disks, 2);
 	assert_string_equal(cfg.disks[0].path, "a.img");
 	assert_false(cfg.disks[0].readonly);
@@ -337,6 +338,7 @@ static void test_run_virtio_devices(void **state)
 	assert_string_equal(cfg.vconsole, "pty");
 	assert_true(cfg.virtio_cmdline);
 	assert_true(cfg.no_thp);
+	assert_string_equal(cfg.api_socket, "/run/x.sock");
 	config_free(&cfg);
 	assert_int_equal(cfg.nr_disks, 0);
 
@@ -346,6 +348,7 @@ static void test_run_virtio_devices(void **state)
 	assert_null(cfg.vconsole);
 	assert_false(cfg.virtio_cmdline);
 	assert_false(cfg.no_thp);
+	assert_null(cfg.api_socket);
 	config_free(&cfg);
 }
 
@@ -363,6 +366,7 @@ static void test_run_bad_virtio_devices(void **state)
 		{"--net", "tap=t0,mac=01:00:5e:00:00:01", "not a unicast MAC", NULL},
 		{"--net", "tap=t0,mac=52:54:00:12:34:567", "not a unicast MAC", NULL},
 		{"--net", "tap=t0,vhost=on", "unknown option 'vhost=on'", NULL},
+		{"--api-socket", "", "--api-socket", "no socket path"},
 	};
 	struct vm_config cfg;
 	char disk[32];
