@@ -103,3 +103,25 @@ def read_until(fd, pattern, timeout, buf=b""):
                                  (pattern, buf.decode(errors="replace")))
         buf += chunk
     return buf
+
+
+_SPAWNED = []
+
+
+def popen_vm(cmd, **kw):
+    """subprocess.Popen for a VMM a test talks to while it runs; if the test
+    fails half-way, the process is killed after it (_no_leftover_vms)."""
+    proc = subprocess.Popen(cmd, **kw)
+    _SPAWNED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_vms():
+    """A test that fails half-way must not leave its VMM running."""
+    yield
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

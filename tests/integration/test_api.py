@@ -9,20 +9,8 @@ import time
 
 import pytest
 
-from conftest import LMIG, STATUS_OK, TESTGUEST, read_until
+from conftest import LMIG, STATUS_OK, TESTGUEST, popen_vm, read_until
 
-_spawned = []
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_vms():
-    """A test that fails half-way must not leave its VMM running."""
-    yield
-    while _spawned:
-        proc = _spawned.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 class Client:
@@ -85,11 +73,8 @@ class Client:
 def spawn_vm(tmp_path):
     """The test guest in echo mode with the API on tmp_path/api.sock."""
     path = str(tmp_path / "api.sock")
-    proc = subprocess.Popen([LMIG, "run", "-k", TESTGUEST, "-p", "tg.mode=echo",
-                             "--api-socket", path],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    _spawned.append(proc)
+    proc = popen_vm([LMIG, "run", "-k", TESTGUEST, "-p", "tg.mode=echo", "--api-socket", path],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = read_until(proc.stdout.fileno(), b"tg: echo ready", 60)
     deadline = time.monotonic() + 10
     while not os.path.exists(path):

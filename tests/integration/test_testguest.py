@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from conftest import (LMIG, STATUS_GUEST, STATUS_OK, TESTGUEST, assert_tap_passed,
+from conftest import (LMIG, STATUS_GUEST, STATUS_OK, TESTGUEST, assert_tap_passed, popen_vm,
                       read_until, run_testguest)
 
 MEMS = {"128M": 128 << 20, "1G": 1 << 30, "5G": 5 << 30}
@@ -134,26 +134,13 @@ def test_echo_from_file_stdin(kvm, tmp_path):
     assert "tg: echo from a file" in p.stdout
 
 
-_spawned = []
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_vms():
-    """A test that fails half-way must not leave its VMM running."""
-    yield
-    while _spawned:
-        proc = _spawned.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def spawn_on_pty(params):
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
-    proc = subprocess.Popen([LMIG, "run", "-k", TESTGUEST, "-p", params], stdin=slave,
-                            stdout=slave, stderr=subprocess.PIPE, close_fds=True)
-    _spawned.append(proc)
+    proc = popen_vm([LMIG, "run", "-k", TESTGUEST, "-p", params], stdin=slave, stdout=slave,
+                    stderr=subprocess.PIPE, close_fds=True)
     return proc, master, slave, before
 
 

@@ -7,7 +7,6 @@ lives in a network namespace the test creates (no traffic leaves it).
 import contextlib
 import os
 import re
-import select
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, LMIG, STATUS_CONFIG, STATUS_OK, TESTGUEST, assert_tap_passed, parse_tap,
+from conftest import (BUILD, LMIG, STATUS_CONFIG, STATUS_OK, TESTGUEST, assert_tap_passed,
                       read_until, run_testguest)
 
 M = (1 << 64) - 1
