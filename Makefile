@@ -14,7 +14,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g -gdwarf-4
 ALL_CFLAGS := -std=gnu11 $(WARN) -Isrc -D_GNU_SOURCE -DLMIG_VERSION='"$(VERSION)"' \
 	      -pthread -MMD -MP $(CFLAGS)
-LDLIBS  := -luring -ljson-c -pthread
+LDLIBS  := -luring -ljson-c -lz -pthread
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -eu
 
-PKGS="make gcc clang libcmocka-dev liburing-dev libjson-c-dev python3 python3-pytest cpio gzip dpkg-dev
+PKGS="make gcc clang libcmocka-dev liburing-dev libjson-c-dev zlib1g-dev python3 python3-pytest cpio gzip dpkg-dev
       apt-utils hyperfine qemu-system-x86 valgrind lz4 xz-utils acpica-tools
       libc6-dev binutils bc bison flex libelf-dev"
 
