@@ -15,7 +15,11 @@
  */
 #include "devices/ioapic.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Number of redirection entries minus one, reported in version bits 16-23. */
 #define VERSION_VALUE (IOAPIC_VERSION | ((uint32_t)(IOAPIC_NR_PINS - 1) << 16))
@@ -271,4 +275,90 @@ void ioapic_mmio_write(struct ioapic *io, uint64_t off, uint32_t value)
 	default:
 		break;
 	}
+}
+
+/* ---- saved state ---- */
+
+#define REDIR_RESERVED (((1ULL << IOAPIC_REDIR_DEST_SHIFT) - 1) & ~((1ULL << 17) - 1))
+#define IRR_PINS ((uint32_t)((1ULL << IOAPIC_NR_PINS) - 1))
+
+void ioapic_save(const struct ioapic *io, struct ioapic_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->version = IOAPIC_STATE_VERSION;
+	out->nr_pins = IOAPIC_NR_PINS;
+	out->id = io->id;
+	out->irr = io->irr;
+	out->ioregsel = io->ioregsel;
+	memcpy(out->redtbl, io->redtbl, sizeof(out->redtbl));
+}
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (err && errlen) {
+		n = snprintf(err, errlen, "ioapic state: ");
+		if (n >= 0 && (size_t)n < errlen) {
+			va_start(ap, fmt);
+			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return -EINVAL;
+}
+
+int ioapic_load(struct ioapic *io, const struct ioapic_state *in, char *err, size_t errlen)
+{
+	unsigned int i;
+
+	if (in->version != IOAPIC_STATE_VERSION)
+		return refuse(err, errlen, "version %u, this build reads version %u", in->version,
+			      IOAPIC_STATE_VERSION);
+	if (in->nr_pins != IOAPIC_NR_PINS)
+		return refuse(err, errlen, "nr_pins %u, this IOAPIC has %d", in->nr_pins,
+			      IOAPIC_NR_PINS);
+	for (i = 0; i < sizeof(in->reserved); i++)
+		if (in->reserved[i])
+			return refuse(err, errlen, "reserved[%u] is 0x%02x, must be 0", i,
+				      in->reserved[i]);
+	if (in->id > 0xf)
+		return refuse(err, errlen, "id 0x%x out of range (4 bits)", in->id);
+	if (in->irr & ~IRR_PINS)
+		return refuse(err, errlen, "irr 0x%08x has bits above pin %d", in->irr,
+			      IOAPIC_NR_PINS - 1);
+	for (i = 0; i < IOAPIC_NR_PINS; i++) {
+		uint64_t e = in->redtbl[i];
+
+		if (e & REDIR_RESERVED)
+			return refuse(err, errlen,
+				      "redtbl[%u] 0x%016llx has reserved bits 17-55 set", i,
+				      (unsigned long long)e);
+		if (e & IOAPIC_REDIR_DELIVS)
+			return refuse(err, errlen,
+				      "redtbl[%u] 0x%016llx has delivery status set (never "
+				      "pending in this model)",
+				      i, (unsigned long long)e);
+		if (!entry_is_level(e) && (e & IOAPIC_REDIR_REMOTE_IRR))
+			return refuse(err, errlen,
+				      "redtbl[%u] 0x%016llx: Remote IRR on an edge-triggered pin",
+				      i, (unsigned long long)e);
+		if (entry_is_level(e) && !entry_is_masked(e) && !(e & IOAPIC_REDIR_REMOTE_IRR) &&
+		    (in->irr & (1U << i)))
+			return refuse(err, errlen,
+				      "redtbl[%u] 0x%016llx: level pin asserted and unmasked but "
+				      "Remote IRR clear (an interrupt was never delivered)",
+				      i, (unsigned long long)e);
+	}
+
+	io->id = in->id;
+	io->ioregsel = in->ioregsel;
+	io->irr = in->irr;
+	memcpy(io->redtbl, in->redtbl, sizeof(io->redtbl));
+	/* New routes for KVM (see ioapic.h); nothing is delivered. */
+	if (io->ops && io->ops->routes_changed)
+		io->ops->routes_changed(io->ctx);
+	return 0;
 }

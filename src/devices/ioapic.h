@@ -11,6 +11,7 @@
 #define LMIG_DEVICES_IOAPIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define IOAPIC_NR_PINS 24
@@ -91,5 +92,55 @@ void ioapic_eoi(struct ioapic *io, uint8_t vector);
  * exits). Returns false when the pin is masked.
  */
 bool ioapic_pin_msi(const struct ioapic *io, unsigned int pin, uint64_t *address, uint32_t *data);
+
+/* ---- saved state (snapshot, migration) ---- */
+
+#define IOAPIC_STATE_VERSION 1
+
+/*
+ * The device's state as a fixed-layout struct: fixed-width fields only, no
+ * pointers, explicit padding, little-endian (the host's order: x86-64 only).
+ */
+struct ioapic_state {
+	uint32_t version;    /* IOAPIC_STATE_VERSION */
+	uint32_t nr_pins;    /* IOAPIC_NR_PINS: the length of redtbl[] */
+	uint32_t id;	     /* 0-15 */
+	uint32_t irr;	     /* pin levels as the devices last reported them, bits 0-23 */
+	uint8_t ioregsel;    /* any value */
+	uint8_t reserved[7]; /* zero */
+	uint64_t redtbl[IOAPIC_NR_PINS];
+};
+_Static_assert(sizeof(struct ioapic_state) == 216, "ioapic_state layout changed");
+_Static_assert(offsetof(struct ioapic_state, redtbl) == 24, "ioapic_state layout");
+
+/* Fill *out (every byte, reserved ones zeroed). Changes nothing in the device. */
+void ioapic_save(const struct ioapic *io, struct ioapic_state *out);
+
+/*
+ * Replace the device's state with *in, which may come from an untrusted
+ * file. Returns 0, or -EINVAL with a message naming the field in err (if err
+ * is not NULL; at most errlen bytes, terminated), and then the device is
+ * untouched and no callback has run. Refused: another version; nr_pins
+ * other than IOAPIC_NR_PINS; nonzero reserved bytes; id > 15; irr bits
+ * above pin 23; and redirection entries this model cannot produce:
+ * reserved bits 17-55 set, delivery status (bit 12) set, Remote IRR on an
+ * edge-triggered pin, and a level-triggered pin that is unmasked and
+ * asserted in irr but has Remote IRR clear (the model delivers at once and
+ * sets Remote IRR whenever that state would arise).
+ *
+ * ops and ctx are the device's own (from ioapic_init()), not restored.
+ *
+ * Load delivers no MSI: by the rules above nothing is owed (every asserted,
+ * deliverable level pin already awaits its EOI, and edges were delivered
+ * when they happened). On success it calls ops->routes_changed once, so the
+ * owner refreshes KVM's GSI routes from the new table; with a split
+ * irqchip that is what makes KVM exit on EOIs of the level-triggered
+ * vectors, so the owner must have its VM fd ready before loading, and must
+ * restore the in-kernel LAPICs (their ISR/TMR) so that the EOIs owed for
+ * pins with Remote IRR set still arrive. Restore the IOAPIC before the
+ * devices that drive its pins: their loads re-signal only level changes,
+ * which match this irr.
+ */
+int ioapic_load(struct ioapic *io, const struct ioapic_state *in, char *err, size_t errlen);
 
 #endif

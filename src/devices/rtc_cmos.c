@@ -27,6 +27,9 @@
  */
 #include "devices/rtc_cmos.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -583,4 +586,104 @@ void rtc_cmos_init(struct rtc_cmos *s, const struct rtc_cmos_ops *ops, void *ctx
 	fill_memory_fields(s, low_ram_end, high_ram_size);
 	/* No flags yet: events count from now. The line starts low. */
 	s->last_ns = clock_now(s);
+}
+
+/* ---- saved state ---- */
+
+void rtc_cmos_save(const struct rtc_cmos *s, struct rtc_cmos_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->version = RTC_CMOS_STATE_VERSION;
+	out->index = s->index;
+	out->nmi_disabled = s->nmi_disabled;
+	out->wday_delta = s->wday_delta;
+	out->wday_written = s->wday_written;
+	out->irq_level = s->irq_level;
+	out->offset_s = s->offset_s;
+	out->last_ns = s->last_ns;
+	memcpy(out->ram, s->ram, sizeof(out->ram));
+}
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (err && errlen) {
+		n = snprintf(err, errlen, "rtc_cmos state: ");
+		if (n >= 0 && (size_t)n < errlen) {
+			va_start(ap, fmt);
+			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return -EINVAL;
+}
+
+int rtc_cmos_load(struct rtc_cmos *s, const struct rtc_cmos_state *in, char *err, size_t errlen)
+{
+	struct rtc_cmos t = *s; /* keeps ops, ctx and the memory-size fields to compare */
+	uint8_t c = in->ram[RTC_CMOS_REG_C];
+	bool old_level;
+	unsigned int i;
+
+	if (in->version != RTC_CMOS_STATE_VERSION)
+		return refuse(err, errlen, "version %u, this build reads version %u", in->version,
+			      RTC_CMOS_STATE_VERSION);
+	for (i = 0; i < sizeof(in->reserved); i++)
+		if (in->reserved[i])
+			return refuse(err, errlen, "reserved[%u] is 0x%02x, must be 0", i,
+				      in->reserved[i]);
+	if (in->index >= RTC_CMOS_SIZE)
+		return refuse(err, errlen, "index 0x%02x out of range (CMOS of %d bytes)",
+			      in->index, RTC_CMOS_SIZE);
+	if (in->nmi_disabled > 1)
+		return refuse(err, errlen, "nmi_disabled %u is not 0 or 1", in->nmi_disabled);
+	if (in->wday_written > 1)
+		return refuse(err, errlen, "wday_written %u is not 0 or 1", in->wday_written);
+	if (in->irq_level > 1)
+		return refuse(err, errlen, "irq_level %u is not 0 or 1", in->irq_level);
+	if (in->wday_written && !(in->ram[RTC_CMOS_REG_B] & RTC_CMOS_B_SET))
+		return refuse(err, errlen, "wday_written 1 with SET clear in B 0x%02x",
+			      in->ram[RTC_CMOS_REG_B]);
+	if (in->wday_delta > 6)
+		return refuse(err, errlen, "wday_delta %u out of range (0-6)", in->wday_delta);
+	if (in->offset_s > RTC_CMOS_STATE_MAX_OFFSET_S ||
+	    in->offset_s < -RTC_CMOS_STATE_MAX_OFFSET_S)
+		return refuse(err, errlen, "offset_s %lld out of range (at most 2^40 s either way)",
+			      (long long)in->offset_s);
+	if (in->ram[RTC_CMOS_REG_A] & RTC_CMOS_A_UIP)
+		return refuse(err, errlen, "ram[0x0a] 0x%02x: UIP is computed, never stored",
+			      in->ram[RTC_CMOS_REG_A]);
+	if (c & (uint8_t)~C_FLAGS)
+		return refuse(err, errlen, "ram[0x0c] 0x%02x: only PF, AF and UF are stored", c);
+	if (in->ram[RTC_CMOS_REG_D] != RTC_CMOS_D_VRT)
+		return refuse(err, errlen, "ram[0x0d] 0x%02x, always 0x%02x",
+			      in->ram[RTC_CMOS_REG_D], RTC_CMOS_D_VRT);
+	for (i = 0; i < RTC_CMOS_SIZE; i++)
+		if (is_memory_field(i) && in->ram[i] != s->ram[i])
+			return refuse(err, errlen,
+				      "ram[0x%02x] 0x%02x: memory-size byte differs from this "
+				      "machine's 0x%02x (another RAM size?)",
+				      i, in->ram[i], s->ram[i]);
+
+	t.index = in->index;
+	t.nmi_disabled = in->nmi_disabled;
+	t.wday_delta = in->wday_delta;
+	t.wday_written = in->wday_written;
+	t.offset_s = in->offset_s;
+	t.last_ns = in->last_ns;
+	memcpy(t.ram, in->ram, sizeof(t.ram));
+	if ((bool)in->irq_level != irqf(&t))
+		return refuse(err, errlen, "irq_level %u, but B 0x%02x and C 0x%02x give %u",
+			      in->irq_level, t.ram[RTC_CMOS_REG_B], c, irqf(&t));
+
+	/* Valid: commit, then tell the owner if the line moved (see rtc_cmos.h). */
+	old_level = s->irq_level;
+	t.irq_level = in->irq_level;
+	*s = t;
+	if (s->irq_level != old_level && s->ops && s->ops->set_irq)
+		s->ops->set_irq(s->ctx, s->irq_level);
+	return 0;
 }

@@ -24,6 +24,7 @@
 #define LMIG_DEVICES_RTC_CMOS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RTC_CMOS_PORT_BASE 0x70
@@ -152,5 +153,83 @@ void rtc_cmos_tick(struct rtc_cmos *rtc);
 
 /* The default clock: clock_gettime(CLOCK_REALTIME) in ns; ctx is unused. */
 int64_t rtc_cmos_host_now_ns(void *ctx);
+
+/* ---- saved state (snapshot, migration) ---- */
+
+#define RTC_CMOS_STATE_VERSION 1
+
+/* |offset_s| a state may carry: about 34800 years, beyond any clock a guest can set. */
+#define RTC_CMOS_STATE_MAX_OFFSET_S (1LL << 40)
+
+/*
+ * The device's state as a fixed-layout struct: fixed-width fields only, no
+ * pointers, explicit padding, little-endian (the host's order: x86-64 only).
+ *
+ * Time across a restore: the clock is saved as offset_s, the guest's time
+ * minus the host's wall clock (CLOCK_REALTIME, UTC), not as a date. After a
+ * load the guest's RTC therefore follows the restoring host's wall clock:
+ * it shows the time that passed while the VM was saved or in flight, as a
+ * battery-backed RTC does across a power cut, and as QEMU's default
+ * (-rtc base=utc,clock=host) does. A guest that set its RTC keeps its
+ * offset. Migration between hosts assumes their wall clocks agree (NTP).
+ * The alternative, the saved time continuing from the moment of the load,
+ * is not offered: it needs a sub-second offset, while offset_s is whole
+ * seconds so that update cycles fall on the host's second boundaries. An
+ * owner that wants it can subtract the downtime's whole seconds from
+ * offset_s before loading.
+ *
+ * last_ns is likewise host wall-clock time: the flags in register C are
+ * current up to then. The first access or tick after a load sets the flags
+ * for everything that happened since (an update, a periodic edge, an alarm
+ * that fell in the gap), exactly as if the RTC had kept running. A last_ns
+ * ahead of the new host's clock only delays new flags until the clock gets
+ * there.
+ */
+struct rtc_cmos_state {
+	uint32_t version;     /* RTC_CMOS_STATE_VERSION */
+	uint8_t index;	      /* 0-127: the selected CMOS byte */
+	uint8_t nmi_disabled; /* 0 or 1: bit 7 of the last index write */
+	uint8_t wday_delta;   /* 0-6 */
+	uint8_t wday_written; /* 0 or 1 */
+	uint8_t irq_level;    /* 0 or 1: the level last signalled through set_irq */
+	uint8_t reserved[7];  /* zero */
+	int64_t offset_s;     /* guest time minus host wall clock, s; |offset_s| <= 2^40 */
+	int64_t last_ns;      /* host wall-clock ns up to which register C is current */
+	/* CMOS as struct rtc_cmos keeps it: A without UIP, C without IRQF. */
+	uint8_t ram[RTC_CMOS_SIZE];
+};
+_Static_assert(sizeof(struct rtc_cmos_state) == 160, "rtc_cmos_state layout changed");
+_Static_assert(offsetof(struct rtc_cmos_state, offset_s) == 16, "rtc_cmos_state layout");
+_Static_assert(offsetof(struct rtc_cmos_state, ram) == 32, "rtc_cmos_state layout");
+
+/* Fill *out (every byte, reserved ones zeroed). Reads no clock; changes nothing. */
+void rtc_cmos_save(const struct rtc_cmos *rtc, struct rtc_cmos_state *out);
+
+/*
+ * Replace the device's state with *in, which may come from an untrusted
+ * file. Returns 0, or -EINVAL with a message naming the field in err (if err
+ * is not NULL; at most errlen bytes, terminated), and then the device is
+ * untouched and no callback has run. Refused: another version; nonzero
+ * reserved bytes; index > 127; flags that are not 0/1; wday_written
+ * without SET; wday_delta > 6; |offset_s| > RTC_CMOS_STATE_MAX_OFFSET_S
+ * (which also keeps the clock arithmetic from overflowing); bits the model
+ * never stores (UIP in A, IRQF or bits 0-3 in C, D other than 0x80);
+ * memory-size bytes (0x15-0x18, 0x30-0x31, 0x34-0x35, 0x5b-0x5d) that
+ * differ from the ones this device was initialised with (a machine with
+ * another RAM size); an irq_level other than what registers B and C imply.
+ *
+ * ops and ctx are the device's own (from rtc_cmos_init()), not restored.
+ * Load reads no clock.
+ *
+ * After a successful load the owner must:
+ * - nothing for the line: load calls ops->set_irq once if the restored
+ *   level differs from the level this device last signalled (into a fresh
+ *   device: exactly when the saved line was high). Restore the IOAPIC
+ *   first; its saved IRR already has the pin asserted.
+ * - re-arm its timer from rtc_cmos_next_event_ns(), which may now lie in
+ *   the past (then fire at once: rtc_cmos_tick() brings the flags and the
+ *   line up to date with the time that passed).
+ */
+int rtc_cmos_load(struct rtc_cmos *rtc, const struct rtc_cmos_state *in, char *err, size_t errlen);
 
 #endif

@@ -16,6 +16,9 @@
  */
 #include "devices/serial16550.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Register offsets from the base port. */
@@ -144,14 +147,13 @@ static unsigned int rx_trigger_level(const struct serial16550 *s)
 }
 
 /*
- * Recompute IIR and the interrupt line from the current state. Called after
- * every register access and every received byte; the owner only hears about
- * changes of level, so an unchanged line never costs an ioctl.
+ * Recompute IIR (and the timeout latch) from the current state, without
+ * telling anyone: update_irq() below, and serial16550_load() to check a
+ * saved IIR against the registers.
  */
-static void update_irq(struct serial16550 *s)
+static void eval_iir(struct serial16550 *s)
 {
 	uint8_t id = IIR_NO_INT;
-	bool level;
 
 	/*
 	 * Derived rather than latched: without a clock the timeout is "due" the
@@ -174,12 +176,29 @@ static void update_irq(struct serial16550 *s)
 		id = IIR_MSI;
 
 	s->iir = id | (fifo_enabled(s) ? IIR_FIFO_ON : 0);
+}
 
+/* The line is up whenever IIR reports a cause. */
+static bool iir_level(uint8_t iir)
+{
+	return (iir & IIR_ID_MASK) != IIR_NO_INT;
+}
+
+/*
+ * Recompute IIR and the interrupt line from the current state. Called after
+ * every register access and every received byte; the owner only hears about
+ * changes of level, so an unchanged line never costs an ioctl.
+ */
+static void update_irq(struct serial16550 *s)
+{
+	bool level;
+
+	eval_iir(s);
 	/*
 	 * The line is not gated by MCR.OUT2 as it is on a PC board: QEMU does
 	 * not gate it either, and Linux's drivers work both ways.
 	 */
-	level = id != IIR_NO_INT;
+	level = iir_level(s->iir);
 	if (level != s->irq_level) {
 		s->irq_level = level;
 		if (s->ops && s->ops->set_irq)
@@ -485,4 +504,151 @@ size_t serial16550_receive(struct serial16550 *s, const uint8_t *buf, size_t len
 		update_irq(s);
 	}
 	return n;
+}
+
+/* ---- saved state ---- */
+
+/* LSR bits the model never sets: no parity, framing or break on this line. */
+#define LSR_NEVER (LSR_PE | LSR_FE | LSR_BI | LSR_FIFO_ERR)
+
+void serial16550_save(const struct serial16550 *s, struct serial16550_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->version = SERIAL16550_STATE_VERSION;
+	out->ier = s->ier;
+	out->iir = s->iir;
+	out->lcr = s->lcr;
+	out->mcr = s->mcr;
+	out->lsr = s->lsr;
+	out->msr = s->msr;
+	out->scr = s->scr;
+	out->fcr = s->fcr;
+	out->dll = s->dll;
+	out->dlm = s->dlm;
+	out->thr_ipending = s->thr_ipending;
+	out->irq_level = s->irq_level;
+	out->rx_head = s->rx.head;
+	out->rx_count = s->rx.count;
+	out->tx_head = s->tx.head;
+	out->tx_count = s->tx.count;
+	memcpy(out->rx_data, s->rx.data, sizeof(out->rx_data));
+	memcpy(out->tx_data, s->tx.data, sizeof(out->tx_data));
+}
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (err && errlen) {
+		n = snprintf(err, errlen, "serial16550 state: ");
+		if (n >= 0 && (size_t)n < errlen) {
+			va_start(ap, fmt);
+			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return -EINVAL;
+}
+
+int serial16550_load(struct serial16550 *s, const struct serial16550_state *in, char *err,
+		     size_t errlen)
+{
+	struct serial16550 t = *s; /* keeps ops and ctx */
+	bool had_room, old_level;
+	unsigned int cap;
+	size_t i;
+
+	if (in->version != SERIAL16550_STATE_VERSION)
+		return refuse(err, errlen, "version %u, this build reads version %u", in->version,
+			      SERIAL16550_STATE_VERSION);
+	for (i = 0; i < sizeof(in->reserved); i++)
+		if (in->reserved[i])
+			return refuse(err, errlen, "reserved[%zu] is 0x%02x, must be 0", i,
+				      in->reserved[i]);
+	if (in->thr_ipending > 1)
+		return refuse(err, errlen, "thr_ipending %u is not 0 or 1", in->thr_ipending);
+	if (in->irq_level > 1)
+		return refuse(err, errlen, "irq_level %u is not 0 or 1", in->irq_level);
+	if (in->ier & ~IER_MASK)
+		return refuse(err, errlen, "ier 0x%02x has reserved bits 4-7 set", in->ier);
+	if (in->mcr & ~MCR_MASK)
+		return refuse(err, errlen, "mcr 0x%02x has reserved bits 5-7 set", in->mcr);
+	if (in->fcr & ~FCR_KEEP)
+		return refuse(err, errlen, "fcr 0x%02x has bits that are never stored (0x%02x)",
+			      in->fcr, in->fcr & ~FCR_KEEP);
+	if (in->fcr && !(in->fcr & FCR_ENABLE))
+		return refuse(err, errlen, "fcr 0x%02x has settings with FIFOs disabled", in->fcr);
+
+	t.fcr = in->fcr;
+	cap = rx_capacity(&t);
+	if (in->rx_head >= SERIAL16550_FIFO_SIZE)
+		return refuse(err, errlen, "rx_head %u out of range (FIFO of %d bytes)",
+			      in->rx_head, SERIAL16550_FIFO_SIZE);
+	if (in->rx_count > cap)
+		return refuse(err, errlen,
+			      "rx_count %u exceeds the receive capacity %u (fcr 0x%02x)",
+			      in->rx_count, cap, in->fcr);
+	if (in->tx_head != 0)
+		return refuse(err, errlen, "tx_head %u: the transmit FIFO is never used, must be 0",
+			      in->tx_head);
+	if (in->tx_count != 0)
+		return refuse(err, errlen, "tx_count %u: transmission is instantaneous, must be 0",
+			      in->tx_count);
+	for (i = 0; i < sizeof(in->tx_data); i++)
+		if (in->tx_data[i])
+			return refuse(err, errlen,
+				      "tx_data[%zu] is 0x%02x: the transmit FIFO is never used", i,
+				      in->tx_data[i]);
+
+	if ((in->lsr & (LSR_THRE | LSR_TEMT)) != (LSR_THRE | LSR_TEMT))
+		return refuse(err, errlen,
+			      "lsr 0x%02x lacks THRE/TEMT (transmission is instantaneous)",
+			      in->lsr);
+	if (in->lsr & LSR_NEVER)
+		return refuse(err, errlen,
+			      "lsr 0x%02x has error bits this model never sets (0x%02x)", in->lsr,
+			      in->lsr & LSR_NEVER);
+	if (!!(in->lsr & LSR_DR) != (in->rx_count > 0))
+		return refuse(err, errlen, "lsr 0x%02x: DR disagrees with rx_count %u", in->lsr,
+			      in->rx_count);
+
+	t.mcr = in->mcr;
+	if ((in->msr & (uint8_t)~MSR_DELTA_MASK) != modem_inputs(&t))
+		return refuse(err, errlen, "msr 0x%02x: inputs (bits 4-7) do not match mcr 0x%02x",
+			      in->msr, in->mcr);
+
+	t.ier = in->ier;
+	t.lcr = in->lcr;
+	t.lsr = in->lsr;
+	t.msr = in->msr;
+	t.scr = in->scr;
+	t.dll = in->dll;
+	t.dlm = in->dlm;
+	t.thr_ipending = in->thr_ipending;
+	t.rx.head = in->rx_head;
+	t.rx.count = in->rx_count;
+	t.tx.head = in->tx_head;
+	t.tx.count = in->tx_count;
+	memcpy(t.rx.data, in->rx_data, sizeof(t.rx.data));
+	memcpy(t.tx.data, in->tx_data, sizeof(t.tx.data));
+
+	eval_iir(&t);
+	if (in->iir != t.iir)
+		return refuse(err, errlen, "iir 0x%02x, but the registers give 0x%02x", in->iir,
+			      t.iir);
+	if ((bool)in->irq_level != iir_level(t.iir))
+		return refuse(err, errlen, "irq_level %u, but iir 0x%02x gives %u", in->irq_level,
+			      t.iir, iir_level(t.iir));
+
+	/* Valid: commit, then tell the owner what changed (see serial16550.h). */
+	had_room = serial16550_rx_room(s) > 0;
+	old_level = s->irq_level;
+	t.irq_level = in->irq_level;
+	*s = t;
+	if (s->irq_level != old_level && s->ops && s->ops->set_irq)
+		s->ops->set_irq(s->ctx, s->irq_level);
+	notify_room(s, had_room);
+	return 0;
 }
