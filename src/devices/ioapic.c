@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/devstate.h"
+
 /* Number of redirection entries minus one, reported in version bits 16-23. */
 #define VERSION_VALUE (IOAPIC_VERSION | ((uint32_t)(IOAPIC_NR_PINS - 1) << 16))
 
@@ -293,22 +295,7 @@ void ioapic_save(const struct ioapic *io, struct ioapic_state *out)
 	memcpy(out->redtbl, io->redtbl, sizeof(out->redtbl));
 }
 
-static int __attribute__((format(printf, 3, 4)))
-refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err && errlen) {
-		n = snprintf(err, errlen, "ioapic state: ");
-		if (n >= 0 && (size_t)n < errlen) {
-			va_start(ap, fmt);
-			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return -EINVAL;
-}
+#define refuse(err, errlen, ...) devstate_refuse(err, errlen, "ioapic", __VA_ARGS__)
 
 int ioapic_load(struct ioapic *io, const struct ioapic_state *in, char *err, size_t errlen)
 {

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "devices/devstate.h"
+
 #define NS_PER_SEC 1000000000LL
 #define SECS_PER_DAY 86400
 #define MINS_PER_DAY 1440
@@ -604,22 +606,7 @@ void rtc_cmos_save(const struct rtc_cmos *s, struct rtc_cmos_state *out)
 	memcpy(out->ram, s->ram, sizeof(out->ram));
 }
 
-static int __attribute__((format(printf, 3, 4)))
-refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err && errlen) {
-		n = snprintf(err, errlen, "rtc_cmos state: ");
-		if (n >= 0 && (size_t)n < errlen) {
-			va_start(ap, fmt);
-			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return -EINVAL;
-}
+#define refuse(err, errlen, ...) devstate_refuse(err, errlen, "rtc_cmos", __VA_ARGS__)
 
 int rtc_cmos_load(struct rtc_cmos *s, const struct rtc_cmos_state *in, char *err, size_t errlen)
 {

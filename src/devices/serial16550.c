@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/devstate.h"
+
 /* Register offsets from the base port. */
 enum {
 	UART_RBR = 0, /* read, DLAB=0: receive buffer */
@@ -535,22 +537,7 @@ void serial16550_save(const struct serial16550 *s, struct serial16550_state *out
 	memcpy(out->tx_data, s->tx.data, sizeof(out->tx_data));
 }
 
-static int __attribute__((format(printf, 3, 4)))
-refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err && errlen) {
-		n = snprintf(err, errlen, "serial16550 state: ");
-		if (n >= 0 && (size_t)n < errlen) {
-			va_start(ap, fmt);
-			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return -EINVAL;
-}
+#define refuse(err, errlen, ...) devstate_refuse(err, errlen, "serial16550", __VA_ARGS__)
 
 int serial16550_load(struct serial16550 *s, const struct serial16550_state *in, char *err,
 		     size_t errlen)
