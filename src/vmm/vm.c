@@ -571,7 +571,6 @@ static int setup_acpi(struct vm *vm, bool virtio_in_dsdt)
 {
 	struct acpi_virtio_mmio virtio[VM_MAX_VIRTIO];
 	unsigned int i;
-
 	struct acpi_config ac = {
 		.nr_cpus = vm->nr_vcpus,
 		.ioapic_addr = LAYOUT_IOAPIC,
@@ -795,7 +794,8 @@ static void request_all(struct vm *vm, enum vcpu_request req, enum vcpu_state st
 		vcpu_wait_state(&vm->vcpus[i], state);
 }
 
-int vm_pause(struct vm *vm)
+/* Pause or resume every vCPU; the two differ only in the request and the words. */
+static int set_paused(struct vm *vm, bool pause)
 {
 	bool changed;
 
@@ -804,35 +804,30 @@ int vm_pause(struct vm *vm)
 		pthread_mutex_unlock(&vm->run_lock);
 		return -ESHUTDOWN;
 	}
-	request_all(vm, VCPU_REQ_PAUSE, VCPU_PAUSED);
-	changed = !vm->paused;
-	vm->paused = true;
+	if (pause)
+		request_all(vm, VCPU_REQ_PAUSE, VCPU_PAUSED);
+	else
+		request_all(vm, VCPU_REQ_RUN, VCPU_RUNNING);
+	changed = vm->paused != pause;
+	vm->paused = pause;
 	pthread_mutex_unlock(&vm->run_lock);
-	if (changed) {
+	if (changed && pause)
 		log_info("VM paused (%u vCPUs)", vm->nr_vcpus);
-		vm_api_event(vm, "STOP", NULL);
-	}
+	else if (changed)
+		log_info("VM resumed");
+	if (changed)
+		vm_api_event(vm, pause ? "STOP" : "RESUME", NULL);
 	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	return set_paused(vm, true);
 }
 
 int vm_resume(struct vm *vm)
 {
-	bool changed;
-
-	pthread_mutex_lock(&vm->run_lock);
-	if (vm->vcpus_gone) {
-		pthread_mutex_unlock(&vm->run_lock);
-		return -ESHUTDOWN;
-	}
-	request_all(vm, VCPU_REQ_RUN, VCPU_RUNNING);
-	changed = vm->paused;
-	vm->paused = false;
-	pthread_mutex_unlock(&vm->run_lock);
-	if (changed) {
-		log_info("VM resumed");
-		vm_api_event(vm, "RESUME", NULL);
-	}
-	return 0;
+	return set_paused(vm, false);
 }
 
 bool vm_is_paused(struct vm *vm)
